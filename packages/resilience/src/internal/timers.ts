@@ -1,0 +1,50 @@
+import { Clock, Duration, Effect, FiberId, Runtime } from "effect"
+
+/**
+ * Time for a policy instance: read synchronously on the hot path, and timers that follow the
+ * `Clock` in context. On the live clock a timer is a plain (unref'd) `setTimeout`, which is what
+ * the live clock's `sleep` uses anyway; on any other clock (`TestClock`) a timer is a daemon fiber
+ * sleeping on that clock, so `TestClock.adjust` fires it.
+ */
+export interface Timers {
+  readonly clock: Clock.Clock
+  /** Milliseconds since the epoch, from the captured clock. */
+  readonly now: () => number
+  /** Runs `task` after `millis`; the returned function cancels it. */
+  readonly schedule: (millis: number, task: () => void) => () => void
+  /** True when the clock is the live one (timers are native). */
+  readonly live: boolean
+}
+
+const liveClockPrototype: object | null = Object.getPrototypeOf(Clock.make())
+
+export const isLiveClock = (clock: Clock.Clock): boolean => Object.getPrototypeOf(clock) === liveClockPrototype
+
+const noop = () => {}
+
+export const makeTimers: Effect.Effect<Timers> = Effect.gen(function*() {
+  const clock = yield* Effect.clock
+  const now = () => clock.unsafeCurrentTimeMillis()
+  if (isLiveClock(clock)) {
+    const schedule = (millis: number, task: () => void) => {
+      const handle = setTimeout(task, Math.max(0, millis))
+      // A pending timeout must not keep the process alive on its own.
+      handle.unref?.()
+      return () => clearTimeout(handle)
+    }
+    return { clock, now, schedule, live: true }
+  }
+  const runtime = yield* Effect.runtime<never>()
+  const runFork = Runtime.runFork(runtime)
+  const schedule = (millis: number, task: () => void) => {
+    if (millis <= 0) {
+      task()
+      return noop
+    }
+    const fiber = runFork(Effect.zipRight(clock.sleep(Duration.millis(millis)), Effect.sync(task)))
+    return () => {
+      fiber.unsafeInterruptAsFork(FiberId.none)
+    }
+  }
+  return { clock, now, schedule, live: false }
+})
