@@ -8,6 +8,7 @@ import {
   Bulkhead,
   BulkheadFull,
   CircuitBreaker,
+  type InvalidOptions,
   Policy,
   Retry,
   RetryBudget,
@@ -67,7 +68,7 @@ const makeDownstream = () => {
 const nowMillis = Clock.currentTimeMillis
 const nowMicros = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos / 1000n))
 
-export const resilienceTour: Effect.Effect<ResilienceReport> = Effect.gen(function*() {
+export const resilienceTour: Effect.Effect<ResilienceReport, InvalidOptions> = Effect.gen(function*() {
   const started = yield* nowMillis
   const timeline: Array<TimelineEntry> = []
   const transitions: Array<string> = []

@@ -34,6 +34,11 @@ export interface Policy<out E = never, out R = never> {
   readonly name: string
   /** Runs `self` under this policy. */
   readonly apply: <A, E1, R1>(self: Effect.Effect<A, E1, R1>) => Effect.Effect<A, E | E1, R | R1>
+  /**
+   * Type-level only (never set at run time): the errors and requirements this policy adds, so
+   * `compose` can collect them. TypeScript cannot read them back from the generic `apply`.
+   */
+  readonly "~policy"?: { readonly error: E; readonly context: R }
 }
 
 /**
@@ -42,7 +47,7 @@ export interface Policy<out E = never, out R = never> {
  * @since 0.1.0
  * @category type-level
  */
-export type ErrorOf<P> = P extends Policy<infer E, infer _R> ? E : never
+export type ErrorOf<P> = P extends { readonly "~policy"?: { readonly error: infer E } } ? E : never
 
 /**
  * The requirements a policy may add.
@@ -50,7 +55,7 @@ export type ErrorOf<P> = P extends Policy<infer E, infer _R> ? E : never
  * @since 0.1.0
  * @category type-level
  */
-export type ContextOf<P> = P extends Policy<infer _E, infer R> ? R : never
+export type ContextOf<P> = P extends { readonly "~policy"?: { readonly context: infer R } } ? R : never
 
 /**
  * @since 0.1.0

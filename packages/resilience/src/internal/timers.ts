@@ -22,14 +22,23 @@ export const isLiveClock = (clock: Clock.Clock): boolean => Object.getPrototypeO
 
 const noop = () => {}
 
+const MAX_TIMEOUT_MILLIS = 2 ** 31 - 1
+
 export const makeTimers: Effect.Effect<Timers> = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const now = () => clock.unsafeCurrentTimeMillis()
   if (isLiveClock(clock)) {
     const schedule = (millis: number, task: () => void) => {
-      const handle = setTimeout(task, Math.max(0, millis))
-      // A pending timeout must not keep the process alive on its own.
-      handle.unref?.()
+      if (millis === Number.POSITIVE_INFINITY) return noop
+      let handle: ReturnType<typeof setTimeout>
+      const arm = (remaining: number) => {
+        // Node fires a timeout longer than 2^31 - 1 ms almost at once: wait in steps instead.
+        const step = Math.min(Math.max(0, remaining), MAX_TIMEOUT_MILLIS)
+        handle = setTimeout(remaining > MAX_TIMEOUT_MILLIS ? () => arm(remaining - step) : task, step)
+        // A pending timeout must not keep the process alive on its own.
+        handle.unref?.()
+      }
+      arm(millis)
       return () => clearTimeout(handle)
     }
     return { clock, now, schedule, live: true }
@@ -37,6 +46,7 @@ export const makeTimers: Effect.Effect<Timers> = Effect.gen(function*() {
   const runtime = yield* Effect.runtime<never>()
   const runFork = Runtime.runFork(runtime)
   const schedule = (millis: number, task: () => void) => {
+    if (millis === Number.POSITIVE_INFINITY) return noop
     if (millis <= 0) {
       task()
       return noop
