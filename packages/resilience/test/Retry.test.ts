@@ -213,6 +213,17 @@ describe("Retry", () => {
       expect(yield* Ref.get(attempts)).toBe(1)
     }))
 
+  it.effect("gives up at once on an infinite retryAfter (a breaker forced open), even with no maxElapsed", () =>
+    Effect.gen(function*() {
+      const retry = yield* Retry.make({ name: "forced-open", maxAttempts: 5 })
+      const attempts = yield* Ref.make(0)
+      const forcedOpen = new CircuitBreakerOpen({ breaker: "db", state: "ForcedOpen", retryAfter: Duration.infinity })
+      const call = Effect.zipRight(Ref.update(attempts, (n) => n + 1), Effect.fail(forcedOpen))
+      // No clock adjustment: without the check this call would sleep forever.
+      expect(yield* Effect.exit(Retry.protect(call, retry))).toEqual(Exit.fail(forcedOpen))
+      expect(yield* Ref.get(attempts)).toBe(1)
+    }))
+
   it.effect("never builds the custom schedule on the success path", () =>
     Effect.gen(function*() {
       let built = 0

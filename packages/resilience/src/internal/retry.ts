@@ -258,8 +258,9 @@ class RetryImpl implements Retry.Retry {
         }
         run.previousDelay = delay
         if (hasRetryAfter(error)) delay = Math.max(delay, Duration.toMillis(error.retryAfter))
-        // Stop now rather than sleep into a deadline the next attempt could not meet.
-        if (this.timers.now() - start + delay > config.maxElapsed) {
+        // Stop now rather than sleep into a deadline the next attempt could not meet. An infinite
+        // retryAfter (a breaker forced open) exceeds every budget, even an unbounded one.
+        if (!Number.isFinite(delay) || this.timers.now() - start + delay > config.maxElapsed) {
           return yield* this.giveUp("MaxElapsed", run, cause, error)
         }
         const budget = this.budget
