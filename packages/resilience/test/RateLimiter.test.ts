@@ -384,9 +384,10 @@ describe("RateLimiter", () => {
         expect(refused._tag).toBe("RateLimited")
         expect(Duration.toMillis(refused.retryAfter)).toBe(500)
         expect(runs).toBe(1)
-        // As a Policy: apply is protect.
+        // As a Policy, in a pipeline; apply is protect.
         yield* advance(500)
-        expect(yield* limiter.apply(call)).toBe(2)
+        expect(yield* Policy.protect(call, Policy.compose(limiter))).toBe(2)
+        expect(yield* limiter.apply(call).pipe(Effect.either)).toMatchObject({ _tag: "Left" })
         expect(RateLimiter.isRateLimiter(limiter)).toBe(true)
         expect(Policy.isPolicy(limiter)).toBe(true)
         expect(RateLimiter.isRateLimiter({})).toBe(false)
