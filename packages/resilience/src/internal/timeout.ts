@@ -1,4 +1,4 @@
-import { Duration, Effect, Exit, Fiber, FiberId, FiberRef, Option, Schema } from "effect"
+import { Duration, Effect, Exit, type Fiber, FiberId, FiberRef, Option, Schema } from "effect"
 import { dual } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
 import { type InvalidOptions, TimeoutExceeded } from "../Errors.js"
@@ -127,10 +127,8 @@ class TimeoutImpl implements Timeout.Timeout {
           resume(exit)
         }
       })
-      return Effect.suspend(() => {
-        entry.settled = true
-        return Fiber.interrupt(child)
-      })
+      // No canceler: registering one costs more than the fork itself. The child was forked by the
+      // caller, so Effect's supervision interrupts it when an interrupted caller's fiber ends.
     })
   }
 
