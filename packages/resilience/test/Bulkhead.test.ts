@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Metric, Option, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
 import * as Bulkhead from "../src/Bulkhead.js"
 import { BulkheadFull } from "../src/Errors.js"
 import * as Policy from "../src/Policy.js"
+import { metricValues } from "./support/metrics.js"
 
 /** Lets forked fibers run until they block. */
 const settle = Effect.repeatN(Effect.yieldNow(), 20)
@@ -344,17 +345,3 @@ describe("Bulkhead", () => {
     }))
 })
 
-/** Current values of the metrics labelled `name=<instance>`, keyed by metric name and extra labels. */
-const metricValues = (instance: string): Effect.Effect<Map<string, number>> =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const values = new Map<string, number>()
-    for (const pair of pairs) {
-      const labels = pair.metricKey.tags
-      if (!labels.some((label) => label.key === "name" && label.value === instance)) continue
-      const extra = labels.filter((label) => label.key !== "name").map((label) => `${label.key}=${label.value}`)
-      const key = extra.length === 0 ? pair.metricKey.name : `${pair.metricKey.name}{${extra.join(",")}}`
-      const state = pair.metricState as unknown as { readonly count?: number | bigint; readonly value?: number }
-      values.set(key, Number(state.value ?? state.count ?? Number.NaN))
-    }
-    return values
-  })

@@ -8,8 +8,6 @@ import {
   Exit,
   FastCheck,
   Fiber,
-  Metric,
-  MetricState,
   Ref,
   Stream,
   TestClock
@@ -17,6 +15,7 @@ import {
 import * as Hedge from "../src/Hedge.js"
 import * as Policy from "../src/Policy.js"
 import * as RetryBudget from "../src/RetryBudget.js"
+import { counter } from "./support/metrics.js"
 
 /** What attempt number n does: run `after` ms, then succeed or fail with `value`. */
 interface Step {
@@ -43,16 +42,6 @@ const scripted = (script: ReadonlyArray<Step>) =>
       return step.fails === true ? yield* Effect.fail(step.value) : step.value
     })
     return { call, starts: Ref.get(starts), interrupted: Ref.get(interrupted) }
-  })
-
-const counter = (name: string, tags: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === name &&
-      pair.metricKey.tags.length === Object.keys(tags).length &&
-      pair.metricKey.tags.every((tag) => tags[tag.key] === tag.value)
-    )
-    return pair !== undefined && MetricState.isCounterState(pair.metricState) ? Number(pair.metricState.count) : 0
   })
 
 describe("Hedge", () => {

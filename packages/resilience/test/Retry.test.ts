@@ -8,8 +8,6 @@ import {
   Exit,
   FastCheck,
   Fiber,
-  Metric,
-  MetricState,
   Random,
   Ref,
   Schedule,
@@ -20,6 +18,7 @@ import { CircuitBreakerOpen, RateLimited } from "../src/Errors.js"
 import * as Policy from "../src/Policy.js"
 import * as Retry from "../src/Retry.js"
 import * as RetryBudget from "../src/RetryBudget.js"
+import { counter } from "./support/metrics.js"
 
 class Unavailable extends Data.TaggedError("Unavailable")<{ readonly attempt: number }> {}
 class BadRequest extends Data.TaggedError("BadRequest")<{}> {}
@@ -50,16 +49,6 @@ const runToEnd = <A, E>(effect: Effect.Effect<A, E>, horizon: Duration.DurationI
   })
 
 const gaps = (starts: ReadonlyArray<number>) => starts.slice(1).map((start, index) => start - starts[index]!)
-
-const counter = (name: string, tags: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === name &&
-      pair.metricKey.tags.length === Object.keys(tags).length &&
-      pair.metricKey.tags.every((tag) => tags[tag.key] === tag.value)
-    )
-    return pair !== undefined && MetricState.isCounterState(pair.metricState) ? Number(pair.metricState.count) : 0
-  })
 
 describe("Retry", () => {
   it.effect("waits exactly base * factor^(n-1), capped at max, between attempts when jitter is none", () =>
