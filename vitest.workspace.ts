@@ -4,6 +4,10 @@
  * deprecated since vitest 3.2).
  */
 export default [
+  "packages/core",
   "packages/resilience",
+  "packages/balancing",
+  "packages/cache",
+  "packages/testing",
   "examples"
 ]

@@ -1,15 +1,23 @@
 /**
- * `npm run bench`: every suite, or the ones named on the command line (`npm run bench -- resilience`).
+ * `npm run bench`: every suite, or the ones named on the command line (`npm run bench -- cache`).
  * Set BENCH_ITERATIONS / BENCH_ROUNDS to trade precision for time.
  */
+import { balancingBench } from "./balancing.js"
+import { distributedCacheBench } from "./cache/distributed.js"
+import { localCacheBench } from "./cache/local.js"
 import { resilienceBench } from "./resilience.js"
+
+const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 
 const suites: Record<string, () => Promise<unknown>> = {
   resilience: () =>
-    resilienceBench({
-      iterations: Number(process.env["BENCH_ITERATIONS"] ?? 50_000),
-      rounds: Number(process.env["BENCH_ROUNDS"] ?? 7)
-    })
+    resilienceBench({ iterations: setting("BENCH_ITERATIONS", 50_000), rounds: setting("BENCH_ROUNDS", 7) }),
+  cache: async () => {
+    await localCacheBench({ iterations: setting("BENCH_ITERATIONS", 200_000), rounds: setting("BENCH_ROUNDS", 5) })
+    await distributedCacheBench({ iterations: setting("BENCH_ITERATIONS", 20_000), rounds: setting("BENCH_ROUNDS", 5) })
+  },
+  balancing: () =>
+    balancingBench({ iterations: setting("BENCH_ITERATIONS", 100_000), rounds: setting("BENCH_ROUNDS", 5) })
 }
 
 const wanted = process.argv.slice(2).filter((name) => name in suites)

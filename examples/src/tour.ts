@@ -3,6 +3,7 @@
  * with no server to install. Each section is an ordinary Effect program you can read and copy.
  */
 import { Console, Effect } from "effect"
+import { cacheTour, printCacheReport } from "./cache.js"
 import { printResilienceReport, resilienceTour } from "./resilience.js"
 
 const banner = (title: string) => Console.log(`\n== ${title} ${"=".repeat(Math.max(0, 72 - title.length))}`)
@@ -12,6 +13,8 @@ const program = Effect.gen(function*() {
   yield* banner("Resilience: a flaky downstream behind timeout > retry > circuit breaker > bulkhead")
   const report = yield* resilienceTour
   yield* printResilienceReport(report)
+  yield* banner("Cache: eviction policies, a stampede, a penetration attack")
+  yield* printCacheReport(yield* cacheTour)
   yield* Console.log("\nTour finished.")
 })
 

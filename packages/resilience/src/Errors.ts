@@ -137,22 +137,12 @@ export class LoadShed extends Schema.TaggedError<LoadShed>("@rampart/resilience/
 
 /**
  * Raised by a constructor or `update` when its options do not decode; `message` names each
- * offending field.
+ * offending field. Shared by every Rampart package.
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidOptions extends Schema.TaggedError<InvalidOptions>("@rampart/resilience/InvalidOptions")(
-  "InvalidOptions",
-  {
-    module: Schema.String,
-    issues: Schema.Array(Schema.String)
-  }
-) {
-  override get message(): string {
-    return `invalid ${this.module} options: ${this.issues.join("; ")}`
-  }
-}
+export { InvalidOptions } from "@rampart/core/Options"
 
 /**
  * An error that says when trying again may succeed. `Retry` waits at least this long before the

@@ -7,8 +7,11 @@
  *
  * @since 0.1.0
  */
+import type { InvalidOptions } from "@rampart/core/Options"
+import type { RedisConnection } from "@rampart/core/Redis"
 import { Context, type Effect, Layer, Schema } from "effect"
 import * as internal from "./internal/rateLimiterStore.js"
+import * as redis from "./internal/rateLimiterStoreRedis.js"
 
 /**
  * A token bucket: `capacity` tokens at most, `refillRate` tokens added every `refillPeriodMillis`
@@ -170,3 +173,74 @@ export const makeMemory: () => MemoryRateLimiterStore = internal.makeMemory
  * @category constructors
  */
 export const layerMemory: Layer.Layer<RateLimiterStore> = Layer.sync(RateLimiterStore, makeMemory)
+
+/**
+ * Options of the Redis store.
+ *
+ * | option | type | default | meaning |
+ * | --- | --- | --- | --- |
+ * | `keyPrefix` | string | `"rampart:rl:"` | prepended to every limiter key (`<prefix><limiter>[:<key>]`) |
+ * | `time` | `"server"` or `"caller"` | `"server"` | whose clock the algorithms use: Redis `TIME`, so every process agrees, or the `nowMillis` the limiter passes (its `Clock`; for tests with `TestClock`) |
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const RedisStoreOptions = redis.RedisStoreOptions
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export type RedisStoreOptions = typeof RedisStoreOptions.Type
+
+/**
+ * What `makeRedis` and `layerRedis` accept.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type RedisStoreOptionsInput = typeof RedisStoreOptions.Encoded
+
+/**
+ * Makes a store on the `RedisConnection` in context, so several processes share one limit. Each
+ * `take` is one atomic Lua script (EVALSHA, falling back to EVAL when the server does not have it
+ * cached) with the memory store's integer arithmetic, so both stores give identical answers; the
+ * key's state is written with an expiry of max(idle timeout, time to recover). A Redis failure
+ * (down, timeout, script error) fails with `RateLimiterStoreError`, which the rate limiter turns
+ * into a decision with its `onStoreError` option.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import { Effect } from "effect"
+ * import { Redis } from "@rampart/core"
+ * import { RateLimiter, RateLimiterStore } from "@rampart/resilience"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* RateLimiterStore.makeRedis({ keyPrefix: "shop:rl:" })
+ *   const limiter = yield* RateLimiter.make({ name: "checkout", algorithm: "tokenBucket", capacity: 20, refillRate: 10 })
+ *     .pipe(Effect.provideService(RateLimiterStore.RateLimiterStore, store))
+ *   yield* RateLimiter.acquire(limiter)
+ * }).pipe(Effect.provide(Redis.layer({ url: "redis://127.0.0.1:6379/0" })))
+ */
+export const makeRedis: (
+  options?: RedisStoreOptionsInput
+) => Effect.Effect<Service, InvalidOptions, RedisConnection> = redis.makeRedis
+
+/**
+ * A layer with one Redis store on the `RedisConnection` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import { Layer } from "effect"
+ * import { Redis } from "@rampart/core"
+ * import { RateLimiterStore } from "@rampart/resilience"
+ *
+ * const StoreLive = RateLimiterStore.layerRedis({ keyPrefix: "shop:rl:" }).pipe(
+ *   Layer.provide(Redis.layer({ url: "redis://127.0.0.1:6379/0", name: "rate-limits" }))
+ * )
+ */
+export const layerRedis = (
+  options: RedisStoreOptionsInput = {}
+): Layer.Layer<RateLimiterStore, InvalidOptions, RedisConnection> => Layer.effect(RateLimiterStore, makeRedis(options))

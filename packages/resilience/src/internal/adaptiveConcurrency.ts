@@ -4,8 +4,8 @@ import type * as AdaptiveConcurrency from "../AdaptiveConcurrency.js"
 import { ConcurrencyLimited, type InvalidOptions } from "../Errors.js"
 import * as Policy from "../Policy.js"
 import { Aimd, Gradient2, type LimitAlgorithm } from "./adaptiveLimit.js"
-import { makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
+import { makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import {
   decodeOptions,
   decodeOptionsEither,
@@ -14,9 +14,9 @@ import {
   PositiveDuration,
   PositiveInt,
   PositiveNumber
-} from "./options.js"
+} from "@rampart/core/Options"
 import { type Permit, PermitPool, type RejectReason } from "./permits.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 export const TypeId: AdaptiveConcurrency.TypeId = Symbol.for(
   "@rampart/resilience/AdaptiveConcurrency"

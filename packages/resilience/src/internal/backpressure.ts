@@ -5,10 +5,10 @@ import { InvalidOptions, LoadShed } from "../Errors.js"
 import * as Policy from "../Policy.js"
 import { BackpressureOptions, type BackpressureOptionsInput } from "./backpressureOptions.js"
 import { CoDel, type CoDelParameters, type Task, TaskList, type Worker } from "./backpressureQueue.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither } from "./options.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither } from "@rampart/core/Options"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 export const TypeId: BackpressureTypeId = Symbol.for("@rampart/resilience/Backpressure") as BackpressureTypeId
 

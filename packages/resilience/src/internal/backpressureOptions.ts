@@ -1,5 +1,5 @@
 import { Duration, Schema } from "effect"
-import { Name, PositiveDuration, PositiveInt } from "./options.js"
+import { Name, PositiveDuration, PositiveInt } from "@rampart/core/Options"
 
 const FiniteDuration = PositiveDuration.pipe(
   Schema.filter((d) => Duration.isFinite(d) || "Expected a finite duration")

@@ -3,11 +3,11 @@ import { dual } from "effect/Function"
 import type * as Bulkhead from "../Bulkhead.js"
 import { BulkheadFull, type InvalidOptions } from "../Errors.js"
 import * as Policy from "../Policy.js"
-import { makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither, Name, NonNegativeInt, PositiveDuration, PositiveInt } from "./options.js"
+import { makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither, Name, NonNegativeInt, PositiveDuration, PositiveInt } from "@rampart/core/Options"
 import { type Permit, PermitPool, type RejectReason } from "./permits.js"
-import { makeTimers } from "./timers.js"
+import { makeTimers } from "@rampart/core/Timers"
 
 export const TypeId: Bulkhead.TypeId = Symbol.for("@rampart/resilience/Bulkhead") as Bulkhead.TypeId
 

@@ -21,10 +21,10 @@ import {
   type TripWindow,
   makeWindow
 } from "./circuitBreakerWindow.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither } from "./options.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither } from "@rampart/core/Options"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 export const TypeId: CB.TypeId = Symbol.for("@rampart/resilience/CircuitBreaker") as CB.TypeId
 type TypeId = CB.TypeId

@@ -3,7 +3,7 @@
  * re-exports them with documentation.
  */
 import { Duration, Schedule, Schema } from "effect"
-import { Name, NonNegativeInt, PositiveDuration, PositiveInt } from "./options.js"
+import { Name, NonNegativeInt, PositiveDuration, PositiveInt } from "@rampart/core/Options"
 
 export const State = Schema.Literal("Closed", "Open", "HalfOpen", "ForcedOpen", "Disabled")
 export type State = typeof State.Type

@@ -1,4 +1,4 @@
-import type { Timers } from "./timers.js"
+import type { Timers } from "@rampart/core/Timers"
 
 /** A call waiting on its deadline. `expire` runs at most once, and only while `settled` is false. */
 export interface DeadlineEntry {

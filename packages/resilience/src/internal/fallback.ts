@@ -3,10 +3,10 @@ import { dual } from "effect/Function"
 import type { InvalidOptions } from "../Errors.js"
 import type * as Fallback from "../Fallback.js"
 import * as Policy from "../Policy.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, Name } from "./options.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, Name } from "@rampart/core/Options"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 /** @internal */
 export const TypeId: Fallback.TypeId = Symbol.for("@rampart/resilience/Fallback") as Fallback.TypeId

@@ -4,12 +4,12 @@ import type { InvalidOptions } from "../Errors.js"
 import type * as Hedge from "../Hedge.js"
 import * as Policy from "../Policy.js"
 import type * as RetryBudget from "../RetryBudget.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither, Name, NonNegativeDuration, PositiveInt } from "./options.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither, Name, NonNegativeDuration, PositiveInt } from "@rampart/core/Options"
 import { HedgeTimers } from "./hedgeTimers.js"
 import { BudgetOption, resolveBudget } from "./retryBudget.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 /** @internal */
 export const TypeId: Hedge.TypeId = Symbol.for("@rampart/resilience/Hedge") as Hedge.TypeId

@@ -1,4 +1,4 @@
-import type { Timers } from "./timers.js"
+import type { Timers } from "@rampart/core/Timers"
 
 interface Entry {
   readonly deadline: number

@@ -1,5 +1,5 @@
 import { Effect, Exit, type Fiber } from "effect"
-import type { Timers } from "./timers.js"
+import type { Timers } from "@rampart/core/Timers"
 
 /**
  * The permit machinery shared by `Bulkhead` and `AdaptiveConcurrency`: a counter of permits in

@@ -7,7 +7,7 @@ import * as Policy from "../Policy.js"
 import * as RateLimiter from "../RateLimiter.js"
 import * as Retry from "../Retry.js"
 import * as Timeout from "../Timeout.js"
-import { Name } from "./options.js"
+import { Name } from "@rampart/core/Options"
 
 export const TypeId: Pipeline.TypeId = Symbol.for("@rampart/resilience/Pipeline") as Pipeline.TypeId
 

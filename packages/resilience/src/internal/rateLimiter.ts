@@ -10,8 +10,8 @@ import type {
   TypeId as RateLimiterTypeId
 } from "../RateLimiter.js"
 import { RateLimiterStore } from "../RateLimiterStore.js"
-import { makeEventHub } from "./events.js"
-import { decodeOptions, decodeOptionsEither } from "./options.js"
+import { makeEventHub } from "@rampart/core/EventHub"
+import { decodeOptions, decodeOptionsEither } from "@rampart/core/Options"
 import { admit, Core, type Options, type OptionsInput, orDieCost, storeKeyOf, waitTurn } from "./rateLimiterCore.js"
 import {
   KeyedRateLimiterOptions,
@@ -20,7 +20,7 @@ import {
   type RateLimiterOptionsInput
 } from "./rateLimiterOptions.js"
 import * as memoryStore from "./rateLimiterStore.js"
-import { makeTimers } from "./timers.js"
+import { makeTimers } from "@rampart/core/Timers"
 
 export const TypeId: RateLimiterTypeId = Symbol.for("@rampart/resilience/RateLimiter") as RateLimiterTypeId
 export const KeyedTypeId: KeyedRateLimiterTypeId = Symbol.for(

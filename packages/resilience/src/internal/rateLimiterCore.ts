@@ -7,8 +7,8 @@ import type {
   Service as StoreService,
   TakeResult
 } from "../RateLimiterStore.js"
-import type { EventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
+import type { EventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import {
   type KeyedRateLimiterOptions,
   type KeyedRateLimiterOptionsInput,
@@ -19,7 +19,7 @@ import {
   toConfig
 } from "./rateLimiterOptions.js"
 import { park, poke, WaiterQueue } from "./rateLimiterWaiters.js"
-import type { Timers } from "./timers.js"
+import type { Timers } from "@rampart/core/Timers"
 
 /**
  * The admission machinery shared by plain and keyed limiters: the instance state (`Core`), the

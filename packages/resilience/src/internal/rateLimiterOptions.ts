@@ -1,6 +1,6 @@
 import { Duration, Schema } from "effect"
 import type { RateLimitConfig } from "../RateLimiterStore.js"
-import { Name, NonNegativeDuration, PositiveDuration, PositiveInt } from "./options.js"
+import { Name, NonNegativeDuration, PositiveDuration, PositiveInt } from "@rampart/core/Options"
 
 /** A duration of at least one millisecond and finite: limits are computed in whole milliseconds. */
 const Period = PositiveDuration.pipe(

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Timers } from "./timers.js"
+import type { Timers } from "@rampart/core/Timers"
 
 /**
  * Callers waiting for permits of one key, first come first served. Only the head asks the store;

@@ -17,12 +17,12 @@ import { hasRetryAfter, type InvalidOptions } from "../Errors.js"
 import * as Policy from "../Policy.js"
 import type * as Retry from "../Retry.js"
 import type * as RetryBudget from "../RetryBudget.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither, Name, PositiveDuration, PositiveInt } from "./options.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither, Name, PositiveDuration, PositiveInt } from "@rampart/core/Options"
 import { Backoff, type BackoffMillis, defaultBackoff, delayMillis, needsRandom, toMillis } from "./retryBackoff.js"
 import { BudgetOption, resolveBudget } from "./retryBudget.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 /** @internal */
 export const TypeId: Retry.TypeId = Symbol.for("@rampart/resilience/Retry") as Retry.TypeId

@@ -1,5 +1,5 @@
 import { Duration, Schema } from "effect"
-import { NonNegativeDuration, PositiveDuration } from "./options.js"
+import { NonNegativeDuration, PositiveDuration } from "@rampart/core/Options"
 
 /** @internal */
 export const Jitter = Schema.Literal("none", "full", "equal", "decorrelated")

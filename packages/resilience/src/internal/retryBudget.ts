@@ -3,10 +3,10 @@ import { dual } from "effect/Function"
 import type { InvalidOptions } from "../Errors.js"
 import * as Policy from "../Policy.js"
 import type * as RetryBudget from "../RetryBudget.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither, Name, PositiveDuration, Ratio } from "./options.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither, Name, PositiveDuration, Ratio } from "@rampart/core/Options"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 /** @internal */
 export const TypeId: RetryBudget.TypeId = Symbol.for("@rampart/resilience/RetryBudget") as RetryBudget.TypeId

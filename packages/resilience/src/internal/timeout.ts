@@ -5,10 +5,10 @@ import { type InvalidOptions, TimeoutExceeded } from "../Errors.js"
 import * as Policy from "../Policy.js"
 import type * as Timeout from "../Timeout.js"
 import { DeadlineQueue } from "./deadlineQueue.js"
-import { type EventHub, makeEventHub } from "./events.js"
-import { makeInstanceMetrics } from "./metrics.js"
-import { decodeOptions, decodeOptionsEither, Name, PositiveDuration } from "./options.js"
-import { makeTimers, type Timers } from "./timers.js"
+import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
+import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { decodeOptions, decodeOptionsEither, Name, PositiveDuration } from "@rampart/core/Options"
+import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 export const TypeId: Timeout.TypeId = Symbol.for("@rampart/resilience/Timeout") as Timeout.TypeId
 

@@ -1,5 +1,29 @@
+/**
+ * Options schemas shared by every Rampart module, and the decoding that turns a bad value into
+ * `InvalidOptions` naming each offending field.
+ *
+ * @since 0.1.0
+ */
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
-import { InvalidOptions } from "../Errors.js"
+
+/**
+ * Raised by a constructor or `update` when its options do not decode; `message` names each
+ * offending field.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>("@rampart/core/InvalidOptions")(
+  "InvalidOptions",
+  {
+    module: Schema.String,
+    issues: Schema.Array(Schema.String)
+  }
+) {
+  override get message(): string {
+    return `invalid ${this.module} options: ${this.issues.join("; ")}`
+  }
+}
 
 /**
  * A duration given as a `Duration`, a number of milliseconds, or a string Effect understands
@@ -17,27 +41,66 @@ const DurationFromString = Schema.transformOrFail(Schema.String, Schema.Duration
   encode: (duration) => ParseResult.succeed(Duration.format(duration))
 })
 
+/**
+ * A duration given as a `Duration`, milliseconds, or a string like "5 seconds".
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const DurationInput = Schema.Union(
   Schema.DurationFromSelf,
   Schema.DurationFromMillis.pipe(Schema.annotations({ description: "milliseconds" })),
   DurationFromString
 ).annotations({ identifier: "DurationInput", description: "a Duration, milliseconds, or a string like \"5 seconds\"" })
 
-/** A duration that must be greater than zero. */
+/**
+ * A duration that must be greater than zero.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const PositiveDuration = DurationInput.pipe(
   Schema.filter((d) => Duration.greaterThan(d, Duration.zero) || "Expected a duration greater than zero")
 )
 
-/** A duration that may be zero. */
+/**
+ * A duration that may be zero.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const NonNegativeDuration = DurationInput.pipe(
   Schema.filter((d) => Duration.greaterThanOrEqualTo(d, Duration.zero) || "Expected a duration of zero or more")
 )
 
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
 export const PositiveInt = Schema.Int.pipe(Schema.positive())
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
 export const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
 export const PositiveNumber = Schema.Number.pipe(Schema.positive(), Schema.finite())
-/** A fraction in [0, 1], for rates and thresholds. */
+/**
+ * A fraction in [0, 1], for rates and thresholds.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const Ratio = Schema.Number.pipe(Schema.between(0, 1))
+/**
+ * An instance name: a non-empty string.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const Name = Schema.String.pipe(Schema.minLength(1))
 
 const formatIssues = (error: ParseResult.ParseError): ReadonlyArray<string> =>
@@ -49,6 +112,9 @@ const formatIssues = (error: ParseResult.ParseError): ReadonlyArray<string> =>
  * Decodes options with their schema. A bad value fails with `InvalidOptions` whose message names
  * every offending field, e.g. `invalid CircuitBreaker options: failureRateThreshold: Expected a
  * number between 0 and 1, actual 1.5`.
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const decodeOptions = <A, I>(
   module: string,
@@ -62,7 +128,12 @@ export const decodeOptions = <A, I>(
     })
 }
 
-/** The synchronous form of `decodeOptions`, for `update` paths that are already inside `Effect.suspend`. */
+/**
+ * The synchronous form of `decodeOptions`, for `update` paths that are already inside `Effect.suspend`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const decodeOptionsEither = <A, I>(
   module: string,
   schema: Schema.Schema<A, I>

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "@effect/vitest"
 import { Clock, Effect, TestClock } from "effect"
-import { makeTimers } from "../src/internal/timers.js"
+import { makeTimers } from "../src/Timers.js"
 
 describe("internal timers", () => {
   it.effect("follow the TestClock: a task runs when the clock reaches its time, and cancel stops it", () =>

@@ -1,3 +1,9 @@
+/**
+ * Time for an instance: the `Clock` captured when it is made, read synchronously on hot paths, and
+ * timers that follow that clock (native timers on the live clock, fibers on `TestClock`).
+ *
+ * @since 0.1.0
+ */
 import { Clock, Duration, Effect, FiberId, Runtime } from "effect"
 
 /**
@@ -5,6 +11,9 @@ import { Clock, Duration, Effect, FiberId, Runtime } from "effect"
  * `Clock` in context. On the live clock a timer is a plain (unref'd) `setTimeout`, which is what
  * the live clock's `sleep` uses anyway; on any other clock (`TestClock`) a timer is a daemon fiber
  * sleeping on that clock, so `TestClock.adjust` fires it.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Timers {
   readonly clock: Clock.Clock
@@ -18,12 +27,22 @@ export interface Timers {
 
 const liveClockPrototype: object | null = Object.getPrototypeOf(Clock.make())
 
+/**
+ * @since 0.1.0
+ * @category guards
+ */
 export const isLiveClock = (clock: Clock.Clock): boolean => Object.getPrototypeOf(clock) === liveClockPrototype
 
 const noop = () => {}
 
 const MAX_TIMEOUT_MILLIS = 2 ** 31 - 1
 
+/**
+ * Captures the `Clock` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const makeTimers: Effect.Effect<Timers> = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const now = () => clock.unsafeCurrentTimeMillis()

@@ -1,3 +1,8 @@
+/**
+ * Effect `Metric`s for one named instance, updated synchronously on hot paths.
+ *
+ * @since 0.1.0
+ */
 import { Metric, MetricBoundaries, MetricLabel } from "effect"
 
 /**
@@ -5,6 +10,9 @@ import { Metric, MetricBoundaries, MetricLabel } from "effect"
  * reads Effect's metric registry sees them), labelled with the instance name. Updates go through
  * `unsafeUpdate` with one label array kept per instance: Effect caches the metric hook per label
  * array, so a hot-path update is a WeakMap hit, not a registry lookup.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface InstanceMetrics {
   readonly labels: ReadonlyArray<MetricLabel.MetricLabel>
@@ -13,6 +21,10 @@ export interface InstanceMetrics {
   readonly histogram: (name: string, description: string) => (value: number) => void
 }
 
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
 export const makeInstanceMetrics = (name: string, labelKey = "name"): InstanceMetrics => {
   const labels = [MetricLabel.make(labelKey, name)]
   return {

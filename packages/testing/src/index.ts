@@ -1,0 +1,20 @@
+/**
+ * Test harness for Rampart: real Redis (and later etcd, PostgreSQL) servers on loopback ephemeral
+ * ports, started and stopped by a scope or a Layer; skipped loudly when the binary is missing.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as RedisServer from "./RedisServer.js"
+
+/** @since 0.1.0 */
+export * as Services from "./Services.js"
+
+export {
+  /** @since 0.1.0 */
+  ServerStartError
+} from "./Services.js"
+
+/** @since 0.1.0 */
+export * as Traces from "./Traces.js"
