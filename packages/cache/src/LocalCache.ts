@@ -257,6 +257,20 @@ export interface LocalCacheConfig {
 }
 
 /**
+ * What `update` accepts: new limits for a live cache. `policy` may only repeat the current policy,
+ * and a cache keeps the kind of bound it was made with (`maximumSize`, or `maximumWeight`).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type LocalCacheUpdate = Partial<
+  Pick<
+    typeof LocalCacheOptions.Encoded,
+    "maximumSize" | "maximumWeight" | "expireAfterWrite" | "expireAfterAccess" | "ttlJitter" | "policy"
+  >
+>
+
+/**
  * Per-entry options of `set`.
  *
  * @since 0.1.0
@@ -367,6 +381,36 @@ export const invalidate: {
  * @category combinators
  */
 export const invalidateAll: <K, V>(cache: LocalCache<K, V>) => Effect.Effect<void> = internal.invalidateAll
+
+/**
+ * Reconfigures a live cache without recreating it or dropping entries: the patch is merged onto
+ * the current options and validated with the same schema as `make` (a bad value fails with
+ * `InvalidOptions` naming the field, and the cache is left unchanged).
+ *
+ * - `maximumSize` / `maximumWeight`: a smaller bound evicts at once (cause `Size`, in the policy's
+ *   own victim order); W-TinyLFU's window and protected segment are rescaled with it (the
+ *   frequency sketch keeps its size).
+ * - `expireAfterWrite`, `ttlJitter`: apply to writes after the update; `expireAfterAccess` to
+ *   reads and writes after it. Present entries keep their deadlines until then.
+ * - Switching `policy`, or between `maximumSize` and `maximumWeight`, is refused with
+ *   `InvalidOptions` (make a new cache); so is any other field.
+ *
+ * @since 0.1.0
+ * @category combinators
+ * @example
+ * import { Effect } from "effect"
+ * import { LocalCache } from "@rampart/cache"
+ *
+ * const program = Effect.gen(function*() {
+ *   const cache = yield* LocalCache.make<string, number>({ name: "prices", maximumSize: 10_000 })
+ *   // Under memory pressure: halve the cache (evicts 5,000 entries now if full) and shorten TTLs.
+ *   yield* LocalCache.update(cache, { maximumSize: 5_000, expireAfterWrite: "1 minute" })
+ * }).pipe(Effect.scoped)
+ */
+export const update: {
+  (patch: LocalCacheUpdate): <K, V>(cache: LocalCache<K, V>) => Effect.Effect<void, InvalidOptions>
+  <K, V>(cache: LocalCache<K, V>, patch: LocalCacheUpdate): Effect.Effect<void, InvalidOptions>
+} = internal.update
 
 /**
  * Entries held (expired ones not yet swept included).

@@ -279,3 +279,183 @@ describe("LocalCache", () => {
       expect(bad.message).toMatch(/ttlJitter/)
     }))
 })
+
+describe("LocalCache.update", () => {
+  for (const policy of ["wTinyLfu", "lru", "lfu", "fifo"] as const) {
+    it.scoped(`${policy}: shrinking maximumSize evicts down to the new bound at once, each removal reported once with cause Size`, () =>
+      Effect.gen(function*() {
+        const { onRemoval, removals } = recordRemovals()
+        const cache = yield* LocalCache.make<number, number>({ name: `shrink-${policy}`, policy, maximumSize: 100, onRemoval })
+        for (let key = 0; key < 100; key++) cache.unsafeSet(key, key)
+        expect(cache.unsafeSize()).toBe(100)
+        yield* LocalCache.update(cache, { maximumSize: 30 })
+        expect(cache.unsafeSize()).toBe(30)
+        expect(removals).toHaveLength(70)
+        expect(removals.every(([, , cause]) => cause === "Size")).toBe(true)
+        expect(new Set(removals.map(([key]) => key)).size).toBe(70)
+        for (const [key] of removals) expect(cache.unsafeHas(key as number)).toBe(false)
+        if (policy === "lru" || policy === "fifo") {
+          // The policy's own order: the 70 oldest go.
+          expect(removals.map(([key]) => key)).toEqual(Array.from({ length: 70 }, (_, i) => i))
+        }
+        // The new bound holds for later writes.
+        for (let key = 100; key < 200; key++) {
+          cache.unsafeSet(key, key)
+          expect(cache.unsafeSize()).toBeLessThanOrEqual(30)
+        }
+        expect((yield* LocalCache.stats(cache)).evictions.Size).toBe(removals.length)
+      }))
+  }
+
+  it.scoped("wTinyLfu: shrinking keeps the promoted (frequently used) keys and evicts from probation first", () =>
+    Effect.gen(function*() {
+      const { onRemoval, removals } = recordRemovals()
+      const cache = yield* LocalCache.make<number, number>({ name: "shrink-hot", maximumSize: 100, onRemoval })
+      for (let key = 0; key < 100; key++) cache.unsafeSet(key, key)
+      const hot = [3, 17, 42, 58, 64, 77, 81, 90, 95, 96]
+      for (let pass = 0; pass < 2; pass++) for (const key of hot) expect(cache.unsafeGet(key)).toBe(key)
+      yield* cache.pipe(LocalCache.update({ maximumSize: 20 }))
+      expect(cache.unsafeSize()).toBe(20)
+      expect(removals).toHaveLength(80)
+      for (const key of hot) expect(cache.unsafePeek(key)).toBe(key)
+    }))
+
+  it.scoped("growing maximumSize admits more entries without evicting", () =>
+    Effect.gen(function*() {
+      for (const policy of ["wTinyLfu", "lru", "lfu", "fifo"] as const) {
+        const { onRemoval, removals } = recordRemovals()
+        const cache = yield* LocalCache.make<number, number>({ name: `grow-${policy}`, policy, maximumSize: 10, onRemoval })
+        for (let key = 0; key < 10; key++) cache.unsafeSet(key, key)
+        yield* LocalCache.update(cache, { maximumSize: 50 })
+        for (let key = 10; key < 50; key++) cache.unsafeSet(key, key)
+        expect(cache.unsafeSize()).toBe(50)
+        expect(removals).toEqual([])
+        cache.unsafeSet(50, 50)
+        expect(cache.unsafeSize()).toBe(50)
+        expect(removals).toHaveLength(1)
+      }
+    }))
+
+  it.scoped("maximumWeight shrinks by weight", () =>
+    Effect.gen(function*() {
+      const { onRemoval, removals } = recordRemovals()
+      const cache = yield* LocalCache.make<string, number>({
+        name: "weights",
+        policy: "lru",
+        maximumWeight: 100,
+        weigher: (_key, value) => value,
+        onRemoval
+      })
+      for (const [key, weight] of [["a", 30], ["b", 30], ["c", 30]] as const) cache.unsafeSet(key, weight)
+      yield* LocalCache.update(cache, { maximumWeight: 50 })
+      expect(removals).toEqual([["a", 30, "Size"], ["b", 30, "Size"]])
+      expect((yield* LocalCache.stats(cache)).weight).toBe(30)
+    }))
+
+  it.scoped("a bad patch fails with InvalidOptions naming the field and leaves the cache unchanged", () =>
+    Effect.gen(function*() {
+      const { onRemoval, removals } = recordRemovals()
+      const cache = yield* LocalCache.make<number, number>({ name: "bad", policy: "lru", maximumSize: 10, expireAfterWrite: "1 minute", ttlJitter: 0, onRemoval })
+      for (let key = 0; key < 10; key++) cache.unsafeSet(key, key)
+      const cases: ReadonlyArray<readonly [LocalCache.LocalCacheUpdate, RegExp]> = [
+        [{ maximumSize: 0 }, /maximumSize/],
+        [{ maximumSize: 2.5 }, /maximumSize/],
+        [{ ttlJitter: 2 }, /ttlJitter/],
+        [{ expireAfterWrite: -5 }, /expireAfterWrite/],
+        [{ expireAfterAccess: "soon" }, /expireAfterAccess/],
+        [{ maximumSize: 5, ttlJitter: -1 }, /ttlJitter/],
+        [{ policy: "lfu" }, /policy: cannot switch a live cache from "lru" to "lfu"/],
+        [{ maximumWeight: 5 }, /maximumWeight: this cache is bounded by maximumSize/],
+        [{ name: "other" } as LocalCache.LocalCacheUpdate, /name: cannot be changed/]
+      ]
+      for (const [patch, field] of cases) {
+        const error = yield* Effect.flip(LocalCache.update(cache, patch))
+        expect(error._tag).toBe("InvalidOptions")
+        expect(error.message).toMatch(field)
+      }
+      // Unchanged: all entries, the old bound, the old TTL.
+      expect(removals).toEqual([])
+      expect(cache.unsafeSize()).toBe(10)
+      cache.unsafeSet(10, 10)
+      expect(cache.unsafeSize()).toBe(10)
+      expect(removals).toEqual([[0, 0, "Size"]])
+      yield* TestClock.adjust("59 seconds")
+      expect(cache.unsafePeek(10)).toBe(10)
+      yield* TestClock.adjust("1 second")
+      expect(cache.unsafePeek(10)).toBeUndefined()
+      // The same policy is accepted.
+      yield* LocalCache.update(cache, { policy: "lru", maximumSize: 12 })
+    }))
+
+  it.scoped("a weighted cache refuses switching to maximumSize", () =>
+    Effect.gen(function*() {
+      const cache = yield* LocalCache.make<string, number>({ name: "w", maximumWeight: 10, weigher: (_k, v) => v })
+      const error = yield* Effect.flip(LocalCache.update(cache, { maximumSize: 5 }))
+      expect(error.message).toMatch(/maximumSize: this cache is bounded by maximumWeight/)
+    }))
+
+  it.scoped("a new expireAfterWrite applies to writes after the update; present entries keep their deadline", () =>
+    Effect.gen(function*() {
+      const cache = yield* LocalCache.make<string, number>({ name: "ttl", maximumSize: 10, expireAfterWrite: "1 minute", ttlJitter: 0 })
+      yield* LocalCache.set(cache, "before", 1)
+      yield* LocalCache.update(cache, { expireAfterWrite: "10 seconds" })
+      yield* LocalCache.set(cache, "after", 2)
+      yield* TestClock.adjust("11 seconds")
+      expect(cache.unsafePeek("after")).toBeUndefined()
+      expect(cache.unsafePeek("before")).toBe(1)
+      yield* TestClock.adjust("49 seconds")
+      expect(cache.unsafePeek("before")).toBeUndefined()
+      // The sweep removes both for good.
+      yield* TestClock.adjust("2 seconds")
+      expect(cache.unsafeSize()).toBe(0)
+    }))
+
+  it.scoped("expiry can be switched on for a cache made without it", () =>
+    Effect.gen(function*() {
+      const cache = yield* LocalCache.make<string, number>({ name: "ttl-on", maximumSize: 10 })
+      yield* LocalCache.set(cache, "forever", 1)
+      yield* LocalCache.update(cache, { expireAfterWrite: "5 seconds", ttlJitter: 0 })
+      yield* LocalCache.set(cache, "short", 2)
+      yield* TestClock.adjust("6 seconds")
+      expect(cache.unsafePeek("short")).toBeUndefined()
+      expect(cache.unsafePeek("forever")).toBe(1)
+    }))
+
+  it.scoped("a new expireAfterAccess applies to reads and writes after the update", () =>
+    Effect.gen(function*() {
+      const cache = yield* LocalCache.make<string, number>({ name: "tta", maximumSize: 10 })
+      yield* LocalCache.set(cache, "old", 1)
+      yield* LocalCache.set(cache, "unread", 3)
+      yield* LocalCache.update(cache, { expireAfterAccess: "5 seconds" })
+      yield* LocalCache.set(cache, "new", 2)
+      expect(cache.unsafeGet("old")).toBe(1)
+      yield* TestClock.adjust("4 seconds")
+      expect(cache.unsafeGet("new")).toBe(2)
+      yield* TestClock.adjust("4 seconds")
+      // "old" was last read 8 s ago, "new" 4 s ago; "unread" has had no access since the update.
+      expect(cache.unsafeGet("old")).toBeUndefined()
+      expect(cache.unsafeGet("new")).toBe(2)
+      expect(cache.unsafeGet("unread")).toBe(3)
+      yield* TestClock.adjust("6 seconds")
+      expect(cache.unsafePeek("new")).toBeUndefined()
+      expect(cache.unsafePeek("unread")).toBeUndefined()
+    }))
+
+  it.scoped("a loading cache keeps its lookup and entries across an update", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const cache = yield* LocalCache.makeLoading({
+        name: "loading-update",
+        policy: "lru",
+        maximumSize: 4,
+        lookup: (key: number) => Effect.sync(() => (calls++, key * 2))
+      })
+      for (let key = 0; key < 4; key++) yield* LocalCache.get(cache, key)
+      yield* LocalCache.update(cache, { maximumSize: 2 })
+      expect(cache.unsafeSize()).toBe(2)
+      expect(yield* LocalCache.get(cache, 3)).toBe(6)
+      expect(calls).toBe(4)
+      const error = yield* Effect.flip(LocalCache.update(cache, { maximumSize: -1 }))
+      expect(error.message).toMatch(/LoadingCache.*maximumSize/)
+    }))
+})

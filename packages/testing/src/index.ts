@@ -1,9 +1,15 @@
 /**
- * Test harness for Rampart: real Redis (and later etcd, PostgreSQL) servers on loopback ephemeral
+ * Test harness for Rampart: real Redis, etcd and PostgreSQL servers on loopback ephemeral
  * ports, started and stopped by a scope or a Layer; skipped loudly when the binary is missing.
  *
  * @since 0.1.0
  */
+
+/** @since 0.1.0 */
+export * as EtcdServer from "./EtcdServer.js"
+
+/** @since 0.1.0 */
+export * as PostgresServer from "./PostgresServer.js"
 
 /** @since 0.1.0 */
 export * as RedisServer from "./RedisServer.js"

@@ -96,6 +96,15 @@ ${listen}`
       expect(Fs.existsSync(server.dir)).toBe(false)
     }))
 
+  it.scopedLive("stop sends the configured stopSignal instead of SIGTERM", () =>
+    Effect.gen(function*() {
+      const script = `process.on("SIGINT", () => { console.log("got SIGINT"); process.exit(0) })\n${listen}`
+      const server = yield* nodeServer(script, { stopSignal: "SIGINT" })
+      yield* server.stop
+      expect(server.pid()).toBeUndefined()
+      expect(server.logTail()).toContain("got SIGINT")
+    }))
+
   it.scopedLive("restart after stop keeps the port and the directory", () =>
     Effect.gen(function*() {
       const server = yield* nodeServer(listen)

@@ -1,4 +1,4 @@
-import { Cause, Duration, Effect, Effectable, Exit, Option, Runtime, type Scope, Stream } from "effect"
+import { Cause, Duration, Effect, Effectable, Either, Exit, Option, Runtime, type Scope, Stream } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import type * as LC from "../LocalCache.js"
@@ -8,7 +8,7 @@ import { LoadingCacheOptions, LocalCacheOptions } from "./localCacheOptions.js"
 import { unsafeMake as makeSingleFlight } from "./singleFlight.js"
 import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
-import { decodeOptions, type InvalidOptions } from "@rampart/core/Options"
+import { decodeOptions, decodeOptionsEither, InvalidOptions } from "@rampart/core/Options"
 import { makeTimers, type Timers } from "@rampart/core/Timers"
 
 export const TypeId: LC.TypeId = Symbol.for("@rampart/cache/LocalCache") as LC.TypeId
@@ -16,6 +16,18 @@ export const LoadingTypeId: LC.LoadingTypeId = Symbol.for("@rampart/cache/Loadin
 
 const decodeLocal = decodeOptions("LocalCache", LocalCacheOptions)
 const decodeLoading = decodeOptions("LoadingCache", LoadingCacheOptions)
+const decodeLocalEither = decodeOptionsEither("LocalCache", LocalCacheOptions)
+const decodeLoadingEither = decodeOptionsEither("LoadingCache", LoadingCacheOptions)
+
+/** The options `update` may change (`policy` only to its current value). */
+const updatable: ReadonlySet<string> = new Set([
+  "maximumSize",
+  "maximumWeight",
+  "expireAfterWrite",
+  "expireAfterAccess",
+  "ttlJitter",
+  "policy"
+])
 
 /** The sweep (expired entries) and metrics flush period: one timer per cache. */
 const SWEEP_MILLIS = 1000
@@ -72,6 +84,11 @@ class LocalCacheImpl<K, V> implements LC.LocalCache<K, V> {
   /** Coalesces loads of one key; its error type varies per `getOrLoad` call, hence `unknown`. */
   readonly flights: SF.SingleFlight<K, V, unknown> = makeSingleFlight<K, V, unknown>()
   private subscribers = 0
+  /** The options as given to make (merged with every applied `update`), for `update` to merge onto. */
+  input: Readonly<Record<string, unknown>> = {}
+  /** Whether `input` is validated as loading-cache options. */
+  loading = false
+  private policy: LC.Policy
 
   // Metrics: hits and misses are counted in the core's plain fields and flushed by the sweep timer
   // and on `stats`, so a hit costs no Metric update.
@@ -93,6 +110,7 @@ class LocalCacheImpl<K, V> implements LC.LocalCache<K, V> {
     seed: number
   ) {
     this.name = settings.name
+    this.policy = settings.policy
     const userListener = settings.onRemoval
     this.core = new CacheCore<K, V>({
       policy: settings.policy,
@@ -164,6 +182,42 @@ class LocalCacheImpl<K, V> implements LC.LocalCache<K, V> {
       weight: core.weight
     }
   }
+
+  // Reconfiguration -------------------------------------------------------------------------------
+
+  readonly update = (patch: LC.LocalCacheUpdate): Effect.Effect<void, InvalidOptions> =>
+    Effect.suspend(() => {
+      const module = this.loading ? "LoadingCache" : "LocalCache"
+      const refuse = (issue: string) => Effect.fail(new InvalidOptions({ module, issues: [issue] }))
+      const fields: Readonly<Record<string, unknown>> = patch
+      for (const field of Object.keys(fields)) {
+        if (!updatable.has(field)) return refuse(`${field}: cannot be changed on a live cache; make a new cache`)
+      }
+      if (patch.policy !== undefined && patch.policy !== this.policy) {
+        return refuse(`policy: cannot switch a live cache from "${this.policy}" to "${patch.policy}"; make a new cache`)
+      }
+      const weighted = this.input["maximumWeight"] !== undefined
+      if (weighted && patch.maximumSize !== undefined) {
+        return refuse("maximumSize: this cache is bounded by maximumWeight; switching bounds needs a new cache")
+      }
+      if (!weighted && patch.maximumWeight !== undefined) {
+        return refuse("maximumWeight: this cache is bounded by maximumSize; switching bounds needs a new cache")
+      }
+      const merged: Readonly<Record<string, unknown>> = { ...this.input, ...fields }
+      const decoded = this.loading
+        ? decodeLoadingEither(merged as typeof LoadingCacheOptions.Encoded)
+        : decodeLocalEither(merged as typeof LocalCacheOptions.Encoded)
+      if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
+      const settings = settingsOf<K, V>(decoded.right)
+      this.input = merged
+      this.core.reconfigure({
+        maximum: settings.maximum,
+        expireAfterWrite: settings.expireAfterWrite,
+        expireAfterAccess: settings.expireAfterAccess,
+        ttlJitter: settings.ttlJitter
+      })
+      return Effect.void
+    })
 
   // Timer -----------------------------------------------------------------------------------------
 
@@ -441,8 +495,11 @@ export const make = <K, V>(
   Effect.flatMap(decodeLocal(options as typeof LocalCacheOptions.Encoded), (decoded) =>
     Effect.flatMap(
       Effect.all([makeTimers, makeEventHub<LC.CacheEvent<K>>(), seedOf]),
-      ([timers, hub, seed]) =>
-        start(new LocalCacheImpl<K, V>(settingsOf<K, V>(decoded), timers, hub, seed) as LocalCacheImpl<unknown, unknown>)
+      ([timers, hub, seed]) => {
+        const cache = new LocalCacheImpl<K, V>(settingsOf<K, V>(decoded), timers, hub, seed)
+        cache.input = { ...options }
+        return start(cache as LocalCacheImpl<unknown, unknown>)
+      }
     )) as Effect.Effect<LC.LocalCache<K, V>, InvalidOptions, Scope.Scope>
 
 export const makeLoading = <K, V, E = never, R = never>(
@@ -451,18 +508,20 @@ export const makeLoading = <K, V, E = never, R = never>(
   Effect.flatMap(decodeLoading(options as typeof LoadingCacheOptions.Encoded), (decoded) =>
     Effect.flatMap(
       Effect.all([makeTimers, makeEventHub<LC.CacheEvent<K>>(), seedOf, Effect.runtime<R>()]),
-      ([timers, hub, seed, runtime]) =>
-        start(
-          new LoadingCacheImpl<K, V, E, R>(
-            settingsOf<K, V>(decoded),
-            timers,
-            hub,
-            seed,
-            options.lookup,
-            options.lookupAll,
-            runtime
-          ) as unknown as LocalCacheImpl<unknown, unknown>
+      ([timers, hub, seed, runtime]) => {
+        const cache = new LoadingCacheImpl<K, V, E, R>(
+          settingsOf<K, V>(decoded),
+          timers,
+          hub,
+          seed,
+          options.lookup,
+          options.lookupAll,
+          runtime
         )
+        cache.input = { ...options }
+        cache.loading = true
+        return start(cache as unknown as LocalCacheImpl<unknown, unknown>)
+      }
     )) as unknown as Effect.Effect<LC.LoadingCache<K, V, E>, InvalidOptions, Scope.Scope | R>
 
 // Module functions -----------------------------------------------------------------------------------
@@ -534,3 +593,12 @@ export const refresh: {
   <K, V, E>(cache: LC.LoadingCache<K, V, E>, key: K): Effect.Effect<V, E>
 } = dual(2, <K, V, E>(cache: LC.LoadingCache<K, V, E>, key: K) => cache.refresh(key))
 
+
+export const update: {
+  (patch: LC.LocalCacheUpdate): <K, V>(cache: LC.LocalCache<K, V>) => Effect.Effect<void, InvalidOptions>
+  <K, V>(cache: LC.LocalCache<K, V>, patch: LC.LocalCacheUpdate): Effect.Effect<void, InvalidOptions>
+} = dual(
+  2,
+  <K, V>(cache: LC.LocalCache<K, V>, patch: LC.LocalCacheUpdate): Effect.Effect<void, InvalidOptions> =>
+    impl(cache).update(patch)
+)

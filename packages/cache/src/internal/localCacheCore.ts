@@ -119,13 +119,13 @@ export class CacheCore<K, V> {
   private slotCount: number
 
   private readonly policyCode: number
-  private readonly maximum: number
+  private maximum: number
   private readonly weigher: ((key: K, value: V) => number) | undefined
   /** True once any entry may expire: only then is the clock read on reads. */
   expiring: boolean
-  private readonly expireAfterWrite: number
-  private readonly expireAfterAccess: number
-  private readonly ttlJitter: number
+  private expireAfterWrite: number
+  private expireAfterAccess: number
+  private ttlJitter: number
   private readonly staleGrace: number
   private readonly onRemoval: ((key: K, value: V, cause: RemovalCause) => void) | undefined
   readonly now: () => number
@@ -666,6 +666,42 @@ export class CacheCore<K, V> {
       this.queue[demoted] = PROBATION
       this.linkTail(demoted, PROBATION)
     }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // Live reconfiguration
+  // -----------------------------------------------------------------------------------------------
+
+  /**
+   * Applies new limits without losing entries. Expiry settings apply to later writes (and, for
+   * expireAfterAccess, later reads); entries keep their deadlines until then. A new maximum
+   * rescales W-TinyLFU's window (keeping the fraction the hill climber chose) and recomputes
+   * protected's maximum from it, as the climber does; a smaller one evicts at once, cause `Size`,
+   * with the policy's own victim order (W-TinyLFU: probation's head, then protected's, then the
+   * window's). The frequency sketch keeps the size it was made with: rebuilding it would lose the
+   * frequencies it has gathered (it is sized for at least 8,192 entries, so only caches grown
+   * past that lose some accuracy to collisions).
+   */
+  reconfigure(options: {
+    readonly maximum: number
+    readonly expireAfterWrite: number
+    readonly expireAfterAccess: number
+    readonly ttlJitter: number
+  }): void {
+    this.expireAfterWrite = options.expireAfterWrite
+    this.expireAfterAccess = options.expireAfterAccess
+    this.ttlJitter = options.ttlJitter
+    if (options.expireAfterWrite !== Number.POSITIVE_INFINITY || options.expireAfterAccess !== Number.POSITIVE_INFINITY) {
+      this.expiring = true
+    }
+    const previous = this.maximum
+    this.maximum = options.maximum
+    if (this.policyCode === W_TINY_LFU && previous !== options.maximum) {
+      const scale = options.maximum / previous
+      this.stepSize *= scale
+      this.resizeWindow(Math.min(Math.max(Math.round(this.windowMaximum * scale), 0), options.maximum))
+    }
+    if (this.totalWeight > this.maximum) this.evict(-1)
   }
 
   // -----------------------------------------------------------------------------------------------

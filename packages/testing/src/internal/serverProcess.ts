@@ -175,8 +175,10 @@ export interface ServerProcessOptions {
   readonly uid?: number
   readonly gid?: number
   readonly readyTimeout?: Duration.DurationInput
-  /** Between SIGTERM and SIGKILL when stopping. */
+  /** Between the stop signal and SIGKILL when stopping. */
   readonly stopGracePeriod?: Duration.DurationInput
+  /** The signal that asks the server to shut down cleanly (default SIGTERM; PostgreSQL's fast shutdown is SIGINT). */
+  readonly stopSignal?: NodeJS.Signals
   /** How many ports to try when the server exits because its port was taken meanwhile. */
   readonly portAttempts?: number
   /** How the log says "port taken" (default matches common bind errors). */
@@ -373,7 +375,7 @@ export const start = (options: ServerProcessOptions): Effect.Effect<ServerProces
         Effect.suspend(() => {
           const current = child
           if (current === undefined || hasExited(current)) return Effect.void
-          signal(current, how)
+          signal(current, how === "SIGTERM" ? (options.stopSignal ?? "SIGTERM") : how)
           // A paused (SIGSTOPped) process acts on SIGTERM only once continued.
           if (how === "SIGTERM") signal(current, "SIGCONT")
           return Effect.flatMap(awaitExit(current, how === "SIGTERM" ? graceMillis : 5_000), (exited) => {
