@@ -8,19 +8,9 @@ import { Redis } from "@rampart/core"
 import { RedisServer, Services } from "@rampart/testing"
 import * as CacheStore from "../src/CacheStore.js"
 import { waitFor } from "./support/polling.js"
+import { commandCalls } from "./support/redis.js"
 
 const redis = Services.check("redis-server")
-
-
-const commandCalls = (server: RedisServer.RedisServer, command: string) =>
-  Effect.scoped(
-    Effect.gen(function*() {
-      const client = yield* Redis.connect({ url: server.url, name: "stats" })
-      const info = yield* Redis.use("info", () => client.info("commandstats"))
-      const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)
-      return match === null ? 0 : Number(match[1])
-    })
-  )
 
 const recorder = () => {
   const invalidations: Array<{ readonly node: string; readonly invalidation: CacheStore.Invalidation }> = []

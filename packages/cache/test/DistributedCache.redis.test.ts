@@ -5,14 +5,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Option } from "effect"
-import { Redis } from "@rampart/core"
 import { RedisServer, Services } from "@rampart/testing"
 import * as CacheStore from "../src/CacheStore.js"
 import * as DistributedCache from "../src/DistributedCache.js"
 import { waitFor } from "./support/polling.js"
+import { commandCalls } from "./support/redis.js"
 
 const redis = Services.check("redis-server")
-
 
 /** A store with its own connections to the given servers (`id` = "n<i>"). */
 const storeFor = (servers: ReadonlyArray<RedisServer.RedisServer>) =>
@@ -20,17 +19,6 @@ const storeFor = (servers: ReadonlyArray<RedisServer.RedisServer>) =>
 
 const cacheOn = <V>(store: CacheStore.Service, options: Partial<DistributedCache.DistributedCacheOptionsInput<V>> = {}) =>
   DistributedCache.make<V>({ name: "users", ...options }).pipe(Effect.provideService(CacheStore.CacheStore, store))
-
-/** How many times each server ran a command (`INFO commandstats`). */
-const commandCalls = (server: RedisServer.RedisServer, command: string) =>
-  Effect.scoped(
-    Effect.gen(function*() {
-      const client = yield* Redis.connect({ url: server.url, name: "stats" })
-      const info = yield* Redis.use("info", () => client.info("commandstats"))
-      const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)
-      return match === null ? 0 : Number(match[1])
-    })
-  )
 
 describe.skipIf(!redis.available)("DistributedCache against real Redis", () => {
   it.scopedLive("two instances on separate connections see each other's invalidations", () =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Option, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Metric, Option, TestClock } from "effect"
 import * as BloomFilter from "../src/BloomFilter.js"
 import * as ProtectedCache from "../src/ProtectedCache.js"
 import { settle } from "./support/polling.js"
@@ -247,6 +247,26 @@ describe("ProtectedCache", () => {
       yield* settle(() => Effect.runSync(ProtectedCache.stats(cache)).refreshFailures === 1)
       expect(yield* ProtectedCache.get(cache, "k")).toEqual(Option.some("v1"))
       expect((yield* ProtectedCache.stats(cache)).refreshFailures).toBe(1)
+    }))
+
+  it.scoped("publishes its counts to the Metrics within a second of activity, and on a stats read", () =>
+    Effect.gen(function*() {
+      const backend = makeBackend({ a: "A" })
+      const cache = yield* ProtectedCache.make({ name: "metrics", ttl: "1 minute", lookup: backend.lookup })
+      const countOf = (outcome: string) =>
+        Effect.map(Metric.snapshot, (pairs) =>
+          pairs.find((pair) =>
+            pair.metricKey.name === "rampart_protected_cache_requests_total" &&
+            pair.metricKey.tags.some((tag) => tag.key === "name" && tag.value === "metrics") &&
+            pair.metricKey.tags.some((tag) => tag.key === "outcome" && tag.value === outcome)
+          )?.metricState)
+      for (let i = 0; i < 5; i++) yield* ProtectedCache.get(cache, "a")
+      yield* TestClock.adjust("1 second")
+      expect(yield* countOf("hits")).toMatchObject({ count: 4 })
+      expect(yield* countOf("misses")).toMatchObject({ count: 1 })
+      yield* ProtectedCache.get(cache, "a")
+      expect((yield* ProtectedCache.stats(cache)).hits).toBe(5)
+      expect(yield* countOf("hits")).toMatchObject({ count: 5 })
     }))
 
   it.scoped("invalidate drops the cached answer", () =>

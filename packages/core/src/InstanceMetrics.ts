@@ -51,3 +51,46 @@ export const makeInstanceMetrics = (name: string, labelKey = "name"): InstanceMe
     }
   }
 }
+
+/**
+ * One counter of a `makeDeltaPublisher`: the field of the source that counts it, the metric name,
+ * its help text, and extra labels beside `name`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DeltaCounter<F extends string> = readonly [
+  field: F,
+  metricName: string,
+  description: string,
+  extra?: Record<string, string>
+]
+
+/**
+ * For hot paths that count in plain fields: one Effect metric update costs a few hundred
+ * nanoseconds, more than a cache hit, so callers increment numbers and publish their growth as
+ * metric deltas now and then (every N operations, on a timer, when stats are read). The returned
+ * function publishes what each field grew by since its last call.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeDeltaPublisher = <F extends string>(
+  metrics: InstanceMetrics,
+  counters: ReadonlyArray<DeltaCounter<F>>
+): (source: Readonly<Record<F, number>>) => void => {
+  const targets = counters.map(([field, metricName, description, extra]) => ({
+    field,
+    update: metrics.counter(metricName, description, extra),
+    published: 0
+  }))
+  return (source) => {
+    for (const target of targets) {
+      const delta = source[target.field] - target.published
+      if (delta !== 0) {
+        target.update(delta)
+        target.published = source[target.field]
+      }
+    }
+  }
+}

@@ -1,4 +1,4 @@
-import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { type DeltaCounter, makeDeltaPublisher, makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import type * as DC from "../DistributedCache.js"
 
 const METRIC = "rampart_distributed_cache_"
@@ -6,7 +6,7 @@ const METRIC = "rampart_distributed_cache_"
 type Field = keyof DC.DistributedCacheStats
 
 /** Stats field, metric name (`rampart_distributed_cache_<name>_total`), help. */
-const definitions: ReadonlyArray<readonly [Field, string, string]> = [
+const definitions: ReadonlyArray<DeltaCounter<Field>> = ([
   ["nearHits", "near_hits", "Reads answered by the near cache"],
   ["nearMisses", "near_misses", "Reads the near cache could not answer"],
   ["remoteGets", "remote_gets", "Keys read from the store"],
@@ -17,7 +17,7 @@ const definitions: ReadonlyArray<readonly [Field, string, string]> = [
   ["invalidationsReceived", "invalidations_received", "Keys other instances invalidated here"],
   ["nearFlushes", "near_flushes", "Near cache flushes (disconnects, membership changes, by hand)"],
   ["storeErrors", "store_errors", "Store operations that failed"]
-]
+] as const).map(([field, metric, help]) => [field, `${METRIC}${metric}_total`, help])
 
 /**
  * The counters of one instance: plain fields on the hot path, published to Effect metrics as
@@ -36,15 +36,13 @@ export class StatsCounters implements DC.DistributedCacheStats {
   nearFlushes = 0
   storeErrors = 0
 
-  /** What the metrics have been told so far. */
-  private readonly published = new Map<Field, number>()
-  private readonly counters: ReadonlyArray<readonly [Field, (amount: number) => void]>
+  private readonly publishDeltas: (source: DC.DistributedCacheStats) => void
   private operationsSincePublish = 0
   readonly nodes: (count: number) => void
 
   constructor(name: string) {
     const metrics = makeInstanceMetrics(name)
-    this.counters = definitions.map(([field, metric, help]) => [field, metrics.counter(`${METRIC}${metric}_total`, help)])
+    this.publishDeltas = makeDeltaPublisher(metrics, definitions)
     this.nodes = metrics.gauge(`${METRIC}nodes`, "Nodes in the partition")
   }
 
@@ -55,13 +53,7 @@ export class StatsCounters implements DC.DistributedCacheStats {
 
   publish(): void {
     this.operationsSincePublish = 0
-    for (const [field, counter] of this.counters) {
-      const delta = this[field] - (this.published.get(field) ?? 0)
-      if (delta !== 0) {
-        counter(delta)
-        this.published.set(field, this[field])
-      }
-    }
+    this.publishDeltas(this)
   }
 
   snapshot(): DC.DistributedCacheStats {

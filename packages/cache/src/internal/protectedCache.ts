@@ -1,6 +1,6 @@
 import { Duration, Effect, Option, type Scope } from "effect"
 import { dual } from "effect/Function"
-import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
+import { makeDeltaPublisher, makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import { decodeOptions, type InvalidOptions } from "@rampart/core/Options"
 import { makeTimers, type Timers } from "@rampart/core/Timers"
 import type * as BF from "../BloomFilter.js"
@@ -59,7 +59,9 @@ class ProtectedCacheImpl<V, E, R> implements PC.ProtectedCache<V, E> {
     earlyRefreshes: 0,
     refreshFailures: 0
   }
-  private readonly count: (outcome: keyof PC.ProtectedCacheStats) => void
+  private readonly publishDeltas: (source: PC.ProtectedCacheStats) => void
+  private operationsSincePublish = 0
+  private publishArmed = false
 
   constructor(
     options: typeof ProtectedCacheOptions.Type,
@@ -86,16 +88,31 @@ class ProtectedCacheImpl<V, E, R> implements PC.ProtectedCache<V, E> {
     this.flights = makeSingleFlight()
     this.random = makeRandom(seed)
     const metrics = makeInstanceMetrics(options.name)
-    const counters = Object.fromEntries(
-      (Object.keys(this.counters) as Array<keyof PC.ProtectedCacheStats>).map((outcome) => [
-        outcome,
-        metrics.counter("rampart_protected_cache_requests_total", "Protected cache outcomes by kind", { outcome })
-      ])
-    ) as Record<keyof PC.ProtectedCacheStats, (amount: number) => void>
-    this.count = (outcome) => {
-      this.counters[outcome]++
-      counters[outcome](1)
+    this.publishDeltas = makeDeltaPublisher(
+      metrics,
+      (Object.keys(this.counters) as Array<keyof PC.ProtectedCacheStats>).map((outcome) =>
+        [outcome, "rampart_protected_cache_requests_total", "Protected cache outcomes by kind", { outcome }] as const
+      )
+    )
+  }
+
+  /**
+   * Counts in a plain field; the metrics hear of it every 1024 operations, a second after a burst
+   * of activity, and when stats are read (one metric update would cost more than a hit).
+   */
+  private count(outcome: keyof PC.ProtectedCacheStats): void {
+    this.counters[outcome]++
+    if (++this.operationsSincePublish >= 1024) this.publish()
+    else if (!this.publishArmed) {
+      this.publishArmed = true
+      this.timers.schedule(1000, this.publish)
     }
+  }
+
+  private readonly publish = () => {
+    this.operationsSincePublish = 0
+    this.publishArmed = false
+    this.publishDeltas(this.counters)
   }
 
   /** A TTL spread uniformly over ±jitter, so keys written together do not expire together. */
@@ -185,7 +202,10 @@ class ProtectedCacheImpl<V, E, R> implements PC.ProtectedCache<V, E> {
       this.cache.unsafeDelete(key)
     })
 
-  readonly stats: Effect.Effect<PC.ProtectedCacheStats> = Effect.sync(() => ({ ...this.counters }))
+  readonly stats: Effect.Effect<PC.ProtectedCacheStats> = Effect.sync(() => {
+    this.publish()
+    return { ...this.counters }
+  })
 }
 
 const decode = decodeOptions("ProtectedCache", ProtectedCacheOptions)
