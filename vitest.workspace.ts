@@ -8,6 +8,7 @@ export default [
   "packages/resilience",
   "packages/balancing",
   "packages/cache",
+  "packages/transaction",
   "packages/testing",
   "examples"
 ]

@@ -6,6 +6,7 @@ import { balancingBench } from "./balancing.js"
 import { distributedCacheBench } from "./cache/distributed.js"
 import { localCacheBench } from "./cache/local.js"
 import { resilienceBench } from "./resilience.js"
+import { transactionBench } from "./transaction.js"
 
 const setting = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
 
@@ -17,7 +18,13 @@ const suites: Record<string, () => Promise<unknown>> = {
     await distributedCacheBench({ iterations: setting("BENCH_ITERATIONS", 20_000), rounds: setting("BENCH_ROUNDS", 5) })
   },
   balancing: () =>
-    balancingBench({ iterations: setting("BENCH_ITERATIONS", 100_000), rounds: setting("BENCH_ROUNDS", 5) })
+    balancingBench({ iterations: setting("BENCH_ITERATIONS", 100_000), rounds: setting("BENCH_ROUNDS", 5) }),
+  transaction: () =>
+    transactionBench({
+      transactions: setting("BENCH_TRANSACTIONS", 400),
+      sagas: setting("BENCH_SAGAS", 4_000),
+      rounds: setting("BENCH_ROUNDS", 5)
+    })
 }
 
 const wanted = process.argv.slice(2).filter((name) => name in suites)

@@ -5,6 +5,7 @@
 import { Console, Effect } from "effect"
 import { cacheTour, printCacheReport } from "./cache.js"
 import { printResilienceReport, resilienceTour } from "./resilience.js"
+import { printTransactionReport, transactionTour } from "./transaction.js"
 
 const banner = (title: string) => Console.log(`\n== ${title} ${"=".repeat(Math.max(0, 72 - title.length))}`)
 
@@ -15,6 +16,8 @@ const program = Effect.gen(function*() {
   yield* printResilienceReport(report)
   yield* banner("Cache: eviction policies, a stampede, a penetration attack")
   yield* printCacheReport(yield* cacheTour)
+  yield* banner("Transactions: a saga that compensates, a 2PC transfer that survives a crash")
+  yield* printTransactionReport(yield* transactionTour)
   yield* Console.log("\nTour finished.")
 })
 

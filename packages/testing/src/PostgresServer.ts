@@ -2,8 +2,9 @@
  * A real PostgreSQL server for integration tests: a fresh cluster (`initdb`, trust auth, user
  * `postgres`) in a temp directory, `postgres` on 127.0.0.1 with an ephemeral port, run as the
  * `postgres` user when this process is root, with `max_prepared_transactions=64` (the default 0
- * forbids `PREPARE TRANSACTION`) and durability switched off for speed (`fsync`,
- * `synchronous_commit`, `full_page_writes` off: a killed process still recovers, a killed machine
+ * forbids `PREPARE TRANSACTION`) and flushing to disk switched off for speed (`fsync` and
+ * `full_page_writes` off). `synchronous_commit` stays on, so a commit's WAL reaches the OS before
+ * it is acknowledged: a killed server process recovers every acknowledged commit (a killed machine
  * would not). Ready once `pg_isready` says so; stopped (SIGINT: fast shutdown, then SIGKILL) and
  * its directory removed when the scope closes. `kill` + `restart` is a crash and a crash recovery
  * on the same port and data directory: committed rows and prepared transactions survive.
@@ -182,8 +183,6 @@ export const start = (
           "max_prepared_transactions=64",
           "-c",
           "fsync=off",
-          "-c",
-          "synchronous_commit=off",
           "-c",
           "full_page_writes=off",
           ...(options.args ?? [])
