@@ -3,8 +3,9 @@
  * the options schemas `make` validates them with.
  */
 import { decodeOptions, Name, PositiveDuration } from "@rampart/core/Options"
-import { Duration, Schedule, Schema } from "effect"
+import { Duration, Schema } from "effect"
 import type * as Saga from "../Saga.js"
+import { ScheduleSchema } from "./coordinator.js"
 
 /** @internal */
 export const TypeId: Saga.TypeId = Symbol.for("@rampart/transaction/Saga") as Saga.TypeId
@@ -94,10 +95,6 @@ export const parallel = <const Name extends string, const Steps extends Readonly
 const FunctionSchema = Schema.declare((u: unknown): u is AnyFunction => typeof u === "function", {
   identifier: "function"
 })
-const ScheduleSchema = Schema.declare(
-  (u: unknown): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u),
-  { identifier: "Schedule" }
-)
 const SchemaSchema = Schema.declare(
   (u: unknown): u is Schema.Schema<unknown, unknown> => Schema.isSchema(u),
   { identifier: "Schema" }

@@ -2,11 +2,11 @@ import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import { decodeOptions, Name, PositiveDuration } from "@rampart/core/Options"
 import { makeTimers, type Timers } from "@rampart/core/Timers"
-import { Duration, Effect, Either, Option, Schedule, Schema } from "effect"
+import { Duration, Effect, Either, Option, type Schedule, Schema } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import {
-  InvalidOptions,
+  type InvalidOptions,
   ParticipantError,
   type ParticipantVote,
   TransactionAborted,
@@ -14,9 +14,10 @@ import {
   type TransactionNotFound
 } from "../Errors.js"
 import * as Faults from "../Faults.js"
-import * as Gid from "../Gid.js"
+import type * as Gid from "../Gid.js"
 import type * as T from "../Tcc.js"
 import { type Decision, TransactionLog } from "../TransactionLog.js"
+import { defaultPhaseTwoRetry as sharedRetry, newTransactionGid, ScheduleSchema } from "./coordinator.js"
 import { isTccFenceConflict, isTccTryRefused, type TccFenceConflict } from "./tccErrors.js"
 
 export const TypeId: T.TypeId = Symbol.for("@rampart/transaction/Tcc") as T.TypeId
@@ -25,17 +26,7 @@ export const TypeId: T.TypeId = Symbol.for("@rampart/transaction/Tcc") as T.Type
 // Options
 // -------------------------------------------------------------------------------------------------
 
-export const defaultPhaseTwoRetry: Schedule.Schedule<Duration.Duration, unknown> = Schedule.exponential("50 millis")
-  .pipe(
-    Schedule.union(Schedule.spaced("2 seconds")),
-    Schedule.upTo("30 seconds"),
-    Schedule.map(([delay]) => delay)
-  )
-
-const ScheduleSchema = Schema.declare(
-  (u): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u),
-  { identifier: "Schedule", description: "an Effect Schedule" }
-)
+export const defaultPhaseTwoRetry: Schedule.Schedule<Duration.Duration, unknown> = sharedRetry
 
 export const TccOptions = Schema.Struct({
   name: Name,
@@ -121,14 +112,7 @@ class TccImpl implements T.Tcc {
   ): Effect.Effect<Gid.Gid, T.TccRunError, R> {
     return Effect.gen(this, function*() {
       const ids = participants.map((p) => p.id)
-      const duplicate = ids.find((id, i) => ids.indexOf(id) !== i)
-      if (duplicate !== undefined) {
-        return yield* new InvalidOptions({
-          module: "Tcc",
-          issues: [`participants: the id "${duplicate}" appears more than once`]
-        })
-      }
-      const gid = gidInput === undefined ? yield* Gid.make(this.options.gidPrefix) : yield* Gid.validate(gidInput)
+      const gid = yield* newTransactionGid("Tcc", participants, gidInput, this.options.gidPrefix)
       const start = this.timers.now()
       yield* this.log.begin({ gid, protocol: "tcc", coordinator: this.name, participants: ids })
       this.count.started(1)

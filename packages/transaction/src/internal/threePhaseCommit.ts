@@ -1,8 +1,8 @@
 import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
-import { decodeOptions, InvalidOptions, Name, PositiveDuration } from "@rampart/core/Options"
+import { decodeOptions, type InvalidOptions, Name } from "@rampart/core/Options"
 import { makeTimers, type Timers } from "@rampart/core/Timers"
-import { Deferred, Duration, Effect, Either, Exit, Fiber, Option, Schedule, Schema } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Fiber, Option, type Schedule, Schema } from "effect"
 import { dual } from "effect/Function"
 import { pipeArguments } from "effect/Pipeable"
 import {
@@ -11,14 +11,13 @@ import {
   ParticipantError,
   type ParticipantVote,
   TransactionAborted,
-  TransactionLogError,
-  type TransactionNotFound
+  type TransactionLogError
 } from "../Errors.js"
 import * as Faults from "../Faults.js"
-import * as Gid from "../Gid.js"
-import type { Vote } from "../Participant.js"
+import type * as Gid from "../Gid.js"
 import type * as TPC from "../ThreePhaseCommit.js"
 import { type Decision, TransactionLog, type TransactionRecord } from "../TransactionLog.js"
+import { askVote, defaultPhaseTwoRetry, newTransactionGid, FinitePositiveDuration, GidPrefix, lost, ScheduleSchema } from "./coordinator.js"
 import type { UnilateralOutcome } from "./threePhaseParticipant.js"
 
 /** @internal */
@@ -53,19 +52,6 @@ export class OutcomeDiverged extends Schema.TaggedError<OutcomeDiverged>("@rampa
 // Options
 // ---------------------------------------------------------------------------------------------
 
-const FinitePositiveDuration = PositiveDuration.pipe(
-  Schema.filter((duration) => Duration.isFinite(duration) || "Expected a finite duration")
-)
-
-const ScheduleSchema = Schema.declare(
-  (u: unknown): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u),
-  { identifier: "Schedule", description: "an Effect Schedule" }
-)
-
-const GidPrefix = Schema.String.pipe(
-  Schema.filter((s) => /^[A-Za-z0-9_.:-]{0,100}$/.test(s) || "Expected up to 100 characters from [A-Za-z0-9_.:-]")
-)
-
 /** @internal */
 export const ThreePhaseCommitOptions = Schema.Struct({
   name: Name,
@@ -76,13 +62,8 @@ export const ThreePhaseCommitOptions = Schema.Struct({
   gidPrefix: Schema.optionalWith(GidPrefix, { default: () => "rampart-" })
 })
 
-const MAX_RETRY_DELAY = Duration.seconds(2)
-
 /** @internal */
-export const defaultRetry: Schedule.Schedule<Duration.Duration, unknown> = Schedule.exponential("50 millis", 2).pipe(
-  Schedule.modifyDelay((_, delay) => Duration.min(delay, MAX_RETRY_DELAY)),
-  Schedule.upTo("30 seconds")
-)
+export const defaultRetry: Schedule.Schedule<Duration.Duration, unknown> = defaultPhaseTwoRetry
 
 const decode = decodeOptions("ThreePhaseCommit", ThreePhaseCommitOptions)
 
@@ -188,11 +169,6 @@ const parallel = <A, B, R>(
 // Log helpers
 // ---------------------------------------------------------------------------------------------
 
-const lost = (operation: string) => (error: TransactionNotFound | TransactionLogError): TransactionLogError =>
-  error._tag === "TransactionLogError"
-    ? error
-    : new TransactionLogError({ operation, gid: error.gid, reason: "the transaction is no longer in the log" })
-
 const decide = (self: ThreePhaseCommitImpl, gid: string, requested: Decision) =>
   Effect.tap(Effect.mapError(self.log.decide(gid, requested), lost("decide")), (decision) =>
     self.publish({ _tag: "Decided", name: self.name, gid, decision, requested, timestamp: self.timers.now() }))
@@ -204,25 +180,13 @@ const append = (self: ThreePhaseCommitImpl, gid: string, kind: string, data: unk
 // Phase 1: canCommit
 // ---------------------------------------------------------------------------------------------
 
-const voteOf = (participant: string, vote: ParticipantVote["vote"], reason?: string): ParticipantVote =>
-  reason === undefined ? { participant, vote } : { participant, vote, reason }
-
 /** Asks one participant whether it can commit. Never fails: an error or a timeout is a vote. */
 const canCommitOne = <R>(self: ThreePhaseCommitImpl, participant: Participant<R>, gid: Gid.Gid) =>
-  Effect.match(
-    Effect.timeoutOption(
-      self.faults.message({ to: participant.id, operation: "canCommit", gid }, participant.canCommit(gid)),
-      self.canCommitTimeout
-    ),
-    {
-      onFailure: (error: ParticipantError) => voteOf(participant.id, "failed", error.reason),
-      onSuccess: (answer: Option.Option<Vote>) =>
-        Option.match(answer, {
-          onNone: () =>
-            voteOf(participant.id, "timeout", `no answer within ${Duration.format(self.canCommitTimeout)}`),
-          onSome: (vote) => vote._tag === "Yes" ? voteOf(participant.id, "yes") : voteOf(participant.id, "no", vote.reason)
-        })
-    }
+  askVote(
+    self.faults,
+    { to: participant.id, operation: "canCommit", gid },
+    participant.canCommit(gid),
+    self.canCommitTimeout
   ).pipe(
     Effect.tap((vote) =>
       self.publish({
@@ -477,15 +441,6 @@ const runTransaction = <R>(
     return yield* Effect.fail(new TransactionAborted({ gid, reason, votes }))
   })
 
-const duplicateId = (participants: ReadonlyArray<{ readonly id: string }>): string | undefined => {
-  const seen = new Set<string>()
-  for (const participant of participants) {
-    if (seen.has(participant.id)) return participant.id
-    seen.add(participant.id)
-  }
-  return undefined
-}
-
 /** @internal */
 export const run: {
   <R>(
@@ -506,16 +461,7 @@ export const run: {
   ): Effect.Effect<Gid.Gid, RunError, R> =>
     Effect.suspend((): Effect.Effect<Gid.Gid, RunError, R> => {
       const self = coordinator as ThreePhaseCommitImpl
-      const duplicate = duplicateId(participants)
-      if (duplicate !== undefined) {
-        return Effect.fail(
-          new InvalidOptions({
-            module: "ThreePhaseCommit.run",
-            issues: [`participants: the id "${duplicate}" is used by more than one participant`]
-          })
-        )
-      }
-      const gid = options?.gid === undefined ? Gid.make(self.gidPrefix) : Gid.validate(options.gid)
+      const gid = newTransactionGid("ThreePhaseCommit.run", participants, options?.gid, self.gidPrefix)
       return Effect.flatMap(gid, (gid) => runTransaction(self, participants, gid))
     }).pipe(Effect.withSpan("rampart.3pc.run", { attributes: { "rampart.3pc.coordinator": coordinator.name } }))
 )

@@ -1,6 +1,6 @@
 import { type EventHub, makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
-import { decodeOptions, InvalidOptions } from "@rampart/core/Options"
+import { decodeOptions, type InvalidOptions } from "@rampart/core/Options"
 import { makeTimers, type Timers } from "@rampart/core/Timers"
 import { Duration, Effect, Option, Schedule } from "effect"
 import { dual } from "effect/Function"
@@ -8,17 +8,16 @@ import { pipeArguments } from "effect/Pipeable"
 import {
   type DuplicateTransaction,
   type InvalidGid,
-  type ParticipantError,
   type ParticipantVote,
   TransactionAborted,
-  TransactionLogError,
-  type TransactionNotFound
+  type TransactionLogError
 } from "../Errors.js"
 import * as Faults from "../Faults.js"
-import * as Gid from "../Gid.js"
-import type { Participant, Vote } from "../Participant.js"
+import type * as Gid from "../Gid.js"
+import type { Participant } from "../Participant.js"
 import { type Decision, TransactionLog, type TransactionRecord } from "../TransactionLog.js"
 import type * as TPC from "../TwoPhaseCommit.js"
+import { askVote, lost, newTransactionGid } from "./coordinator.js"
 import { defaultPhaseTwoRetry, TwoPhaseCommitOptions } from "./twoPhaseCommitOptions.js"
 
 export { defaultPhaseTwoRetry, TwoPhaseCommitOptions }
@@ -103,11 +102,6 @@ export const make = (options: TPC.TwoPhaseCommitOptionsInput) =>
 // different store): a log failure, not something a caller of `run` can act on differently.
 // ---------------------------------------------------------------------------------------------
 
-const lost = (operation: string) => (error: TransactionNotFound | TransactionLogError): TransactionLogError =>
-  error._tag === "TransactionLogError"
-    ? error
-    : new TransactionLogError({ operation, gid: error.gid, reason: "the transaction is no longer in the log" })
-
 const decide = (self: TwoPhaseCommitImpl, gid: string, requested: Decision) =>
   Effect.mapError(self.log.decide(gid, requested), lost("decide"))
 
@@ -115,28 +109,12 @@ const decide = (self: TwoPhaseCommitImpl, gid: string, requested: Decision) =>
 // Phase 1
 // ---------------------------------------------------------------------------------------------
 
-const voteOf = (participant: string, vote: ParticipantVote["vote"], reason?: string): ParticipantVote =>
-  reason === undefined ? { participant, vote } : { participant, vote, reason }
-
 /** Asks one participant to prepare. Never fails: an error or a timeout is a vote. Defects pass. */
 const prepareOne = <R>(self: TwoPhaseCommitImpl, participant: Participant<R>, gid: Gid.Gid) =>
-  Effect.match(
-    Effect.timeoutOption(
-      self.faults.message({ to: participant.id, operation: "prepare", gid }, participant.prepare(gid)),
-      self.prepareTimeout
-    ),
-    {
-      onFailure: (error: ParticipantError) => voteOf(participant.id, "failed", error.reason),
-      onSuccess: (answer: Option.Option<Vote>) =>
-        Option.match(answer, {
-          onNone: () =>
-            voteOf(participant.id, "timeout", `no answer within ${Duration.format(self.prepareTimeout)}`),
-          onSome: (vote) => vote._tag === "Yes" ? voteOf(participant.id, "yes") : voteOf(participant.id, "no", vote.reason)
-        })
-    }
-  ).pipe(
-    Effect.tap((vote) => self.publish({ _tag: "Voted", name: self.name, gid, ...vote, timestamp: self.timers.now() }))
-  )
+  askVote(self.faults, { to: participant.id, operation: "prepare", gid }, participant.prepare(gid), self.prepareTimeout)
+    .pipe(
+      Effect.tap((vote) => self.publish({ _tag: "Voted", name: self.name, gid, ...vote, timestamp: self.timers.now() }))
+    )
 
 // ---------------------------------------------------------------------------------------------
 // Phase 2
@@ -333,15 +311,6 @@ const twoPhases = <R>(
 
 type RunError = TransactionAborted | TransactionLogError | InvalidGid | DuplicateTransaction | InvalidOptions
 
-const duplicateId = (participants: ReadonlyArray<Participant<unknown>>): string | undefined => {
-  const seen = new Set<string>()
-  for (const participant of participants) {
-    if (seen.has(participant.id)) return participant.id
-    seen.add(participant.id)
-  }
-  return undefined
-}
-
 /** @internal */
 export const run: typeof TPC.run = dual(
   (args) => isTwoPhaseCommit(args[0]),
@@ -352,16 +321,7 @@ export const run: typeof TPC.run = dual(
   ): Effect.Effect<Gid.Gid, RunError, R> =>
     Effect.suspend((): Effect.Effect<Gid.Gid, RunError, R> => {
       const self = coordinator as TwoPhaseCommitImpl
-      const duplicate = duplicateId(participants)
-      if (duplicate !== undefined) {
-        return Effect.fail(
-          new InvalidOptions({
-            module: "TwoPhaseCommit.run",
-            issues: [`participants: the id "${duplicate}" is used by more than one participant`]
-          })
-        )
-      }
-      const gid = options?.gid === undefined ? Gid.make(self.gidPrefix) : Gid.validate(options.gid)
+      const gid = newTransactionGid("TwoPhaseCommit.run", participants, options?.gid, self.gidPrefix)
       return Effect.flatMap(
         gid,
         (gid) => Effect.zipRight(Effect.annotateCurrentSpan("rampart.2pc.gid", gid), runTransaction(self, participants, gid))
