@@ -9,6 +9,7 @@ export default [
   "packages/balancing",
   "packages/cache",
   "packages/transaction",
+  "packages/discovery",
   "packages/testing",
   "examples"
 ]
