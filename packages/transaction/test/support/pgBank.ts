@@ -25,11 +25,15 @@ export const connect = (
     (context) => Context.get(context, SqlClient.SqlClient)
   )
 
-/** Creates a database with an `accounts` table holding the given balances, and connects to it. */
+/**
+ * Creates a database with an `accounts` table holding the given balances (plus `extraTables`, SQL
+ * run before the inserts), and connects to it.
+ */
 export const bankDatabase = (
   pg: PostgresServer.PostgresServer,
   prefix: string,
-  accounts: Readonly<Record<string, number>>
+  accounts: Readonly<Record<string, number>>,
+  options: { readonly extraTables?: string; readonly maxConnections?: number } = {}
 ): Effect.Effect<{ readonly database: string; readonly sql: SqlClient.SqlClient }, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const database = freshName(prefix)
@@ -37,10 +41,11 @@ export const bankDatabase = (
     const rows = Object.entries(accounts).map(([id, balance]) => `('${id}', ${balance})`).join(", ")
     yield* pg.psql(
       "CREATE TABLE accounts (id text PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));" +
+        (options.extraTables ?? "") +
         (rows === "" ? "" : `INSERT INTO accounts VALUES ${rows};`),
       { database }
     )
-    const sql = yield* connect(pg, database)
+    const sql = yield* connect(pg, database, options.maxConnections)
     return { database, sql }
   })
 

@@ -3,16 +3,13 @@
  * table, and debit/credit actions and compensations that each run as one local transaction and
  * apply at most once per idempotency key.
  */
-import { SqlClient } from "@effect/sql"
+import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
 import type * as PostgresServer from "@rampart/testing/PostgresServer"
-import { Context, Data, Effect, Layer, type Scope } from "effect"
+import { Data, Effect, type Scope } from "effect"
+import * as PgBank from "./pgBank.js"
 
-let databases = 0
-
-/** A fresh database name, unique within this test process. */
-export const freshName = (prefix: string): string => `${prefix}_${process.pid}_${++databases}`
+export { freshName, total } from "./pgBank.js"
 
 export class BankError extends Data.TaggedError("BankError")<{ readonly reason: string }> {}
 
@@ -25,23 +22,9 @@ export const bankDatabase = (
   prefix: string,
   accounts: Readonly<Record<string, number>>
 ): Effect.Effect<{ readonly database: string; readonly sql: SqlClient.SqlClient }, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    const database = freshName(prefix)
-    yield* pg.createDatabase(database)
-    const rows = Object.entries(accounts).map(([id, balance]) => `('${id}', ${balance})`).join(", ")
-    yield* pg.psql(
-      "CREATE TABLE accounts (id text PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));" +
-        "CREATE TABLE saga_applied (key text PRIMARY KEY);" +
-        `INSERT INTO accounts VALUES ${rows};`,
-      { database }
-    )
-    const sql = yield* Effect.map(
-      Layer.build(
-        PgClient.layer({ host: "127.0.0.1", port: pg.port, username: "postgres", database, maxConnections: 4 })
-      ),
-      (context) => Context.get(context, SqlClient.SqlClient)
-    )
-    return { database, sql }
+  PgBank.bankDatabase(pg, prefix, accounts, {
+    extraTables: "CREATE TABLE saga_applied (key text PRIMARY KEY);",
+    maxConnections: 4
   })
 
 const mapSqlError = (error: SqlError) => new BankError({ reason: error.message })
@@ -83,10 +66,3 @@ export const undo = (
       if (applied.length > 0) yield* sql`UPDATE accounts SET balance = balance - ${delta} WHERE id = ${account}`
     })
   ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(mapSqlError(error))))
-
-/** The sum of a database's balances. */
-export const total = (sql: SqlClient.SqlClient): Effect.Effect<number, SqlError> =>
-  Effect.map(
-    sql<{ readonly total: number }>`SELECT coalesce(sum(balance), 0)::int AS total FROM accounts`,
-    (rows) => rows[0]?.total ?? 0
-  )
