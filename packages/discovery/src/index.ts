@@ -14,6 +14,13 @@
 export * as ConfigCenter from "./ConfigCenter.js"
 
 /**
+ * The etcd connection shared by the etcd backends: one client, a key prefix, a request deadline.
+ *
+ * @since 0.1.0
+ */
+export * as Etcd from "./Etcd.js"
+
+/**
  * The typed errors of discovery and configuration.
  *
  * @since 0.1.0

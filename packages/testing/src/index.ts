@@ -23,4 +23,7 @@ export {
 } from "./Services.js"
 
 /** @since 0.1.0 */
+export * as TcpProxy from "./TcpProxy.js"
+
+/** @since 0.1.0 */
 export * as Traces from "./Traces.js"
