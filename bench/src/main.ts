@@ -4,6 +4,7 @@
  */
 import { balancingBench } from "./balancing.js"
 import { distributedCacheBench } from "./cache/distributed.js"
+import { discoveryBench } from "./discovery.js"
 import { localCacheBench } from "./cache/local.js"
 import { resilienceBench } from "./resilience.js"
 import { transactionBench } from "./transaction.js"
@@ -19,6 +20,12 @@ const suites: Record<string, () => Promise<unknown>> = {
   },
   balancing: () =>
     balancingBench({ iterations: setting("BENCH_ITERATIONS", 100_000), rounds: setting("BENCH_ROUNDS", 5) }),
+  discovery: () =>
+    discoveryBench({
+      lookups: setting("BENCH_ITERATIONS", 1_000_000),
+      samples: setting("BENCH_SAMPLES", 1_000),
+      rounds: setting("BENCH_ROUNDS", 5)
+    }),
   transaction: () =>
     transactionBench({
       transactions: setting("BENCH_TRANSACTIONS", 400),

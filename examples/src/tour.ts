@@ -4,6 +4,7 @@
  */
 import { Console, Effect } from "effect"
 import { cacheTour, printCacheReport } from "./cache.js"
+import { discoveryTour, printDiscoveryReport } from "./discovery.js"
 import { printResilienceReport, resilienceTour } from "./resilience.js"
 import { printTransactionReport, transactionTour } from "./transaction.js"
 
@@ -18,6 +19,8 @@ const program = Effect.gen(function*() {
   yield* printCacheReport(yield* cacheTour)
   yield* banner("Transactions: a saga that compensates, a 2PC transfer that survives a crash")
   yield* printTransactionReport(yield* transactionTour)
+  yield* banner("Discovery: three instances register, one hangs, a config change reaches a running service")
+  yield* printDiscoveryReport(yield* discoveryTour)
   yield* Console.log("\nTour finished.")
 })
 

@@ -13,8 +13,11 @@
  * @since 0.1.0
  */
 import type { Config, ConfigError, ConfigProvider, Schema } from "effect"
-import { Context, Effect, Layer } from "effect"
-import type { InvalidOptions } from "./Errors.js"
+import { Context, Effect, Layer, type Scope } from "effect"
+import type * as Etcd from "./Etcd.js"
+import type { DiscoveryBackendError, InvalidOptions } from "./Errors.js"
+import * as etcdBackend from "./internal/configCenterEtcd.js"
+import * as etcdStore from "./internal/configCenterEtcdStore.js"
 import * as memory from "./internal/configCenterMemory.js"
 import * as model from "./internal/configCenterModel.js"
 import type * as service from "./internal/configCenterService.js"
@@ -283,3 +286,81 @@ export const configProvider: (center: Service, options: ConfigProviderOptions) =
  */
 export const layerConfigProvider = (options: ConfigProviderOptions): Layer.Layer<never, never, ConfigCenter> =>
   Layer.unwrapEffect(Effect.map(ConfigCenter, (center) => Layer.setConfigProvider(configProvider(center, options))))
+
+// ---------------------------------------------------------------------------------------------
+// etcd backend
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The options of the etcd backend (the connection itself comes from the `Etcd.Etcd` service).
+ *
+ * - `name`: the instance name (events, metric label).
+ * - `historyLimit`: versions kept per key for `history` and `rollback` (default 20); older
+ *   versions are deleted from etcd in the transaction of the write that passes the limit.
+ * - `watchBufferSize`: changes a watcher may have pending before superseded versions are dropped
+ *   (default 1024).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const EtcdConfigCenterOptions = etcdStore.EtcdConfigCenterOptions
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export type EtcdConfigCenterOptions = typeof EtcdConfigCenterOptions.Type
+
+/**
+ * What `makeEtcd` accepts.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type EtcdConfigCenterOptionsInput = typeof EtcdConfigCenterOptions.Encoded
+
+/**
+ * Makes a config center stored in etcd, under `<prefix>/config/` (records) and
+ * `<prefix>/config-history/` (kept versions) of the `Etcd.Etcd` connection. Same semantics as the
+ * memory backend, shared by every process using the same cluster and prefix:
+ *
+ * - every write is one etcd transaction guarded by the record's `mod_revision`, retried from a
+ *   fresh read when another writer got in first; `expectedVersion` is checked against that fresh
+ *   read, so of two processes doing a compare-and-set from the same version exactly one wins;
+ * - `revision` is etcd's global revision; reads are linearizable;
+ * - `watch` reads the matching records at a revision, then watches from the next one; after a
+ *   reconnect or a compaction it re-reads what changed, so a watcher ends at the latest state.
+ *
+ * Fails with `DiscoveryBackendError` when etcd does not answer a first request within the
+ * connection's `requestTimeout`. Open watches stop when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import { Effect } from "effect"
+ * import { ConfigCenter, Etcd } from "@rampart/discovery"
+ *
+ * const program = Effect.gen(function*() {
+ *   const center = yield* ConfigCenter.makeEtcd({ name: "config", historyLimit: 50 })
+ *   const key = { namespace: "prod", group: "orders", key: "db.url" }
+ *   const first = yield* center.put(key, "postgres://db-1/orders")
+ *   yield* center.put(key, "postgres://db-2/orders", { expectedVersion: first.version })
+ * }).pipe(
+ *   Effect.scoped,
+ *   Effect.provide(Etcd.layer({ hosts: "http://127.0.0.1:2379", prefix: "apps" }))
+ * )
+ */
+export const makeEtcd: (
+  options: EtcdConfigCenterOptionsInput
+) => Effect.Effect<Service, InvalidOptions | DiscoveryBackendError, Scope.Scope | Etcd.Etcd> = etcdBackend.makeEtcd
+
+/**
+ * A layer with one etcd config center over the `Etcd.Etcd` connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const layerEtcd = (
+  options: EtcdConfigCenterOptionsInput
+): Layer.Layer<ConfigCenter, InvalidOptions | DiscoveryBackendError, Etcd.Etcd> =>
+  Layer.scoped(ConfigCenter, makeEtcd(options))

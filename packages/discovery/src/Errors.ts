@@ -137,3 +137,19 @@ export class DiscoveryBackendError extends Schema.TaggedError<DiscoveryBackendEr
     return `${this.backend} ${this.operation} failed: ${this.reason}`
   }
 }
+
+/**
+ * Raised by `Sidecar.serve` when the sidecar is shutting down: the instance has been (or is being)
+ * deregistered and new work is refused while in-flight work drains.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SidecarDraining extends Schema.TaggedError<SidecarDraining>("@rampart/discovery/SidecarDraining")(
+  "SidecarDraining",
+  { namespace: Schema.String, service: Schema.String, instanceId: Schema.String }
+) {
+  override get message(): string {
+    return `instance "${this.instanceId}" of service "${this.service}" is shutting down (namespace "${this.namespace}"): new work is refused while in-flight work drains`
+  }
+}

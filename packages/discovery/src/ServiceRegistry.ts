@@ -17,7 +17,9 @@ import type {
   InvalidOptions,
   ServiceNotFound
 } from "./Errors.js"
+import type * as Etcd from "./Etcd.js"
 import * as internal from "./internal/serviceRegistry.js"
+import * as internalEtcd from "./internal/serviceRegistryEtcd.js"
 import * as schemas from "./internal/serviceRegistrySchemas.js"
 
 /**
@@ -370,3 +372,97 @@ export const layerMemoryConfig = (
   config: Config.Config<MemoryRegistryOptionsInput>
 ): Layer.Layer<ServiceRegistry, InvalidOptions | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(config, layerMemory))
+
+
+// -----------------------------------------------------------------------------
+// etcd backend
+// -----------------------------------------------------------------------------
+
+/**
+ * The etcd registry: the `Service`, plus a synchronous lookup in its local cache.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EtcdService extends Service {
+  /**
+   * What `discover` returns, synchronously, from the local cache; `undefined` where `discover`
+   * fails with `ServiceNotFound`.
+   */
+  readonly unsafeDiscover: (service: string, filter?: DiscoverFilter) => ReadonlyArray<InstanceView> | undefined
+}
+
+/**
+ * Options of the etcd registry (the connection itself is the `Etcd.Etcd` service).
+ *
+ * | option | type | default | meaning |
+ * | --- | --- | --- | --- |
+ * | `name` | string | required | metrics label and event field |
+ * | `defaultTtl` | duration | 30 seconds | lease length when `register` gives none; rounded UP to whole seconds, at least 1 s (etcd leases have whole-second TTLs) |
+ * | `defaultNamespace` | string without `"/"` | `"default"` | namespace when a call gives none |
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const EtcdRegistryOptions = internalEtcd.EtcdRegistryOptions
+
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export type EtcdRegistryOptions = typeof EtcdRegistryOptions.Type
+
+/**
+ * What `makeEtcd` and `layerEtcd` accept: durations as `Duration`, millis or strings.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type EtcdRegistryOptionsInput = typeof EtcdRegistryOptions.Encoded
+
+/**
+ * Makes a registry backed by etcd, on the `Etcd.Etcd` connection in context. Each instance is
+ * the key `<prefix>/registry/<namespace>/<instanceId>` (a JSON record) attached to its own etcd
+ * lease of `ttl` rounded up to whole seconds; `heartbeat` is one keep-alive on that lease, and
+ * etcd deletes the key when the lease lapses. Ids and namespaces must not contain `"/"`.
+ *
+ * Reads come from a local cache of every instance: loaded with one range read at make time, then
+ * kept by one prefix watch that resumes from the last applied revision after a reconnect (no
+ * event is missed) and re-reads everything if that revision was compacted. `register`,
+ * `deregister` and `setStatus` return once the cache has applied their write (read your own
+ * writes), waiting at most the connection's `requestTimeout`. Events are published by the cache,
+ * so every client sees every change. Closing the scope stops the watch but does NOT deregister
+ * the instances registered through this registry: their leases lapse after their TTL unless
+ * someone keeps them alive.
+ *
+ * Fails with `InvalidOptions` on bad options and `DiscoveryBackendError` when etcd cannot be read
+ * or watched within the request timeout.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import { Effect } from "effect"
+ * import { Etcd, ServiceRegistry } from "@rampart/discovery"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* ServiceRegistry.makeEtcd({ name: "orders-registry", defaultTtl: "10 seconds" })
+ *   yield* registry.register({ id: "orders-1", service: "orders", address: "10.0.0.5", port: 8080 })
+ *   yield* registry.heartbeat("orders-1")
+ *   const instances = yield* registry.discover("orders")
+ * }).pipe(Effect.scoped, Effect.provide(Etcd.layer({ hosts: "http://127.0.0.1:2379" })))
+ */
+export const makeEtcd: (
+  options: EtcdRegistryOptionsInput
+) => Effect.Effect<EtcdService, InvalidOptions | DiscoveryBackendError, Scope.Scope | Etcd.Etcd> =
+  internalEtcd.makeEtcd
+
+/**
+ * A layer with one etcd registry, on the `Etcd.Etcd` connection in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const layerEtcd = (
+  options: EtcdRegistryOptionsInput
+): Layer.Layer<ServiceRegistry, InvalidOptions | DiscoveryBackendError, Etcd.Etcd> =>
+  Layer.scoped(ServiceRegistry, makeEtcd(options))

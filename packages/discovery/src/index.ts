@@ -36,6 +36,14 @@ export * as Errors from "./Errors.js"
 export * as HealthCheck from "./HealthCheck.js"
 
 /**
+ * A sidecar: registers an instance, keeps its lease alive, runs its health checks and loads its
+ * config; on shutdown deregisters first, then drains.
+ *
+ * @since 0.1.0
+ */
+export * as Sidecar from "./Sidecar.js"
+
+/**
  * A service registry: instances under leases with heartbeats, filtered discovery, pushed watches.
  *
  * @since 0.1.0

@@ -30,7 +30,7 @@ describe.skipIf(!etcd.available)("Etcd against a real etcd", () => {
       const server = yield* EtcdServer.start()
       const connection = yield* Etcd.make({ hosts: server.endpoint, prefix: "test", requestTimeout: "1 second" })
       expect(connection.prefix).toBe("test")
-      yield* connection.request("put", (client) => client.put("test/k").value("v"))
+      yield* connection.request("put", (client) => client.put("test/k").value("v").exec())
       expect(yield* connection.request("get", (client) => client.get("test/k").string())).toBe("v")
       yield* server.kill
       const error = yield* Effect.flip(connection.request("get", (client) => client.get("test/k").string()))
