@@ -339,7 +339,7 @@ export const discoveryBench = (options: {
     )
 
     // 4. Scale
-    printRows("Discovery: 10,000 instances", ["registry", "register all", "per register", "heap"], [
+    printRows("Discovery: 10,000 instances", ["registry", "register all", "per register (amortized)", "heap"], [
       ["memory", `${ms(memoryRegisterNs)} ms`, `${(memoryRegisterNs / (SERVICES * PER_SERVICE) / 1000).toFixed(1)} µs`, `${(memoryHeap / 1e6).toFixed(1)} MB`],
       ...(etcdRegisterNs === undefined ? [] : [[
         "etcd (64 concurrent)",

@@ -197,6 +197,35 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
       expect((yield* Effect.flip(registry.deregister("a")))._tag).toBe("InstanceNotFound")
     }))
 
+  it.scopedLive("a register transaction re-sent after it committed (etcd3 retries lost answers) is still ours", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.start()
+      const connection = yield* connect(server.endpoint)
+      // register is a lease grant (request 1) then a transaction (request 2): send the transaction
+      // twice, as etcd3 does when the connection drops after the server applied it.
+      let registers = 0
+      const resending: Etcd.Connection = {
+        ...connection,
+        request: <A>(operation: string, f: (client: Etcd.Connection["client"]) => Promise<A>) =>
+          operation === "register" && ++registers === 2
+            ? connection.request(operation, async (client) => {
+              await f(client)
+              return f(client)
+            })
+            : connection.request(operation, f)
+      }
+      const registry = yield* registryOn(resending)
+      const registration = yield* registry.register(orders("a"))
+      expect(registration.instance.id).toBe("a")
+      expect(registers).toBe(2)
+      expect(ids(yield* registry.discover("orders"))).toEqual(["a"])
+      // The lease was kept, not revoked as a loser's would be: the instance stays and heartbeats work.
+      yield* registry.heartbeat("a")
+      const observer = yield* registryOn(yield* connect(server.endpoint))
+      expect(ids(yield* observer.discover("orders"))).toEqual(["a"])
+      expect((yield* Effect.flip(registry.register(orders("a"))))._tag).toBe("DuplicateInstance")
+    }))
+
   it.scopedLive("two clients racing to register the same id: exactly one wins, the other gets DuplicateInstance", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.start()

@@ -132,11 +132,16 @@ export const makeMemory = (
       return matching
     }
 
-    /** Something visible changed: rebuild, update the gauge, push to watchers whose view changed. */
+    /** Something visible changed: update the gauge, push to watchers whose view changed. */
     const changed = (index: ServiceIndex): void => {
-      rebuild(index)
       instancesGauge.unsafeUpdate(index.entries.size, index.gaugeLabels)
-      for (const watcher of index.watchers) offer(index, watcher)
+      if (index.watchers.size > 0) {
+        rebuild(index)
+        for (const watcher of index.watchers) offer(index, watcher)
+      } else {
+        // Nobody to push to: rebuild on the next lookup, so registering n instances is O(n), not O(n²).
+        index.dirty = true
+      }
       dropIfUnused(index)
     }
 
@@ -243,6 +248,8 @@ export const makeMemory = (
             })
             const entry: Entry = { view, ttlMillis, index }
             index.entries.set(instance.id, entry)
+            // Kept a lower bound of the earliest expiry without a rebuild (removals only raise it).
+            if (leaseExpiresAt < index.nextExpiry) index.nextExpiry = leaseExpiresAt
             instancesOf(namespace).set(instance.id, entry)
             registrations(1)
             hub.publish({

@@ -379,7 +379,10 @@ export const makeEtcd = (
                   // The write may or may not have happened: revoking the lease undoes it either way.
                   Effect.onError(() => Effect.forkIn(revoke(lease), scope)),
                   Effect.flatMap((txn) => {
-                    if (!txn.succeeded) {
+                    // etcd3 re-sends a request whose connection failed: when the first attempt
+                    // committed but its answer was lost, the re-sent transaction finds the key
+                    // already there, attached to our own fresh lease. That is our registration.
+                    if (!txn.succeeded && elseValue(txn)?.lease !== lease) {
                       return Effect.zipRight(
                         Effect.forkIn(revoke(lease), scope),
                         Effect.fail(new DuplicateInstance({ namespace, service: instance.service, instanceId: instance.id }))
