@@ -317,7 +317,7 @@ describe.skipIf(!etcd.available)("ConfigCenter (etcd)", () => {
         expect(change._tag === "Put" && Redacted.isRedacted(change.entry.value)).toBe(true)
         expect(change._tag === "Put" && ConfigCenter.unsafeRawValue(change.entry.value)).toBe("s3cret-3")
         expect(JSON.stringify(watched)).not.toContain("s3cret")
-        for (let turn = 0; turn < 100 && events.length < 4; turn++) yield* Effect.sleep("5 millis")
+        for (let turn = 0; turn < 1000 && events.length < 4; turn++) yield* Effect.sleep("5 millis")
         expect(events.map((event) => event._tag)).toEqual(["ConfigWritten", "ConfigWritten", "GrayPublished", "ConfigWritten"])
         for (const shown of [String(entry), JSON.stringify(entry), JSON.stringify(history), JSON.stringify(gray), JSON.stringify(events)]) {
           expect(shown).not.toContain("s3cret")
@@ -522,7 +522,7 @@ describe.skipIf(!etcd.available)("ConfigCenter (etcd)", () => {
         yield* center.put(key("a"), "2")
         yield* Effect.flip(center.put(key("a"), "3", { expectedVersion: 1 }))
         yield* center.delete(key("a"))
-        for (let turn = 0; turn < 100 && events.length < 4; turn++) yield* Effect.sleep("5 millis")
+        for (let turn = 0; turn < 1000 && events.length < 4; turn++) yield* Effect.sleep("5 millis")
         expect(events.map((event) => event._tag)).toEqual(["ConfigWritten", "ConfigWritten", "ConfigConflict", "ConfigDeleted"])
         expect(events[0]).toMatchObject({ name: "etcd-metrics", path: "prod/orders/a", version: 1, revision: written.revision, reason: "Put" })
         expect(events[2]).toMatchObject({ expected: 1, actual: 2 })
@@ -555,14 +555,12 @@ describe.skipIf(!etcd.available)("ConfigCenter (etcd)", () => {
           const center = yield* makeCenter(connection)
           yield* center.put(key("a"), "1")
           yield* server.kill
+          // The connection's request timeout is 1 s: a failure, not a hang. The guard is generous
+          // (a loaded machine is slow, not hung); speed belongs in benchmarks, not in tests.
           const timed = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
-            Effect.gen(function*() {
-              const started = Date.now()
-              const error = yield* Effect.flip(effect)
-              // The connection's request timeout is 1 s: a failure, not a hang.
-              expect(Date.now() - started).toBeLessThan(2_500)
-              return error
-            })
+            Effect.flip(effect).pipe(
+              Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("hung: no failure within 10 s") })
+            )
           const get = yield* timed(center.get(key("a")))
           expect(get).toMatchObject({ _tag: "DiscoveryBackendError", backend: "etcd", operation: "get" })
           expect(get.message).toContain("etcd get failed")

@@ -61,6 +61,37 @@ const snapshotWhere = (
     Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("no matching snapshot in time") })
   )
 
+/**
+ * The same connection, but the etcd watches it opens hold back their "data" events while
+ * `gate.held`: a registry on it keeps a cache that is behind etcd, on purpose.
+ */
+const withHeldWatches = (connection: Etcd.Connection) => {
+  const gate = { held: false, queue: [] as Array<() => void> }
+  const flush = Effect.sync(() => {
+    gate.held = false
+    for (const deliver of gate.queue.splice(0)) deliver()
+  })
+  type On = (event: string, handler: (...args: Array<unknown>) => void) => unknown
+  const client: Etcd.Connection["client"] = Object.create(connection.client)
+  client.watch = () => {
+    const builder = connection.client.watch()
+    const create = builder.watcher.bind(builder)
+    builder.watcher = () => {
+      const watcher = create()
+      const on = watcher.on.bind(watcher) as On
+      const held: On = (event, handler) =>
+        on(event, event !== "data" ? handler : (...args) => {
+          if (gate.held) gate.queue.push(() => handler(...args))
+          else handler(...args)
+        })
+      ;(watcher as unknown as { on: On }).on = held
+      return watcher
+    }
+    return builder
+  }
+  return { connection: { ...connection, client }, gate, flush }
+}
+
 /** Fails the test with a `Hung` error when `self` takes longer than `seconds`. */
 const guard = (seconds: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.timeoutFail(self, { duration: Duration.seconds(seconds), onTimeout: () => ({ _tag: "Hung" as const }) })
@@ -263,7 +294,8 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
   it.scopedLive("concurrent setStatus from two clients: compare-and-set retries, none is lost, both converge", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.start()
-      const left = yield* registryOn(yield* connect(server.endpoint))
+      const connection = yield* connect(server.endpoint)
+      const left = yield* registryOn(connection)
       const right = yield* registryOn(yield* connect(server.endpoint))
       yield* left.register(orders("a"))
       yield* eventually(right.discover("orders").pipe(Effect.orElseSucceed(() => [])), (views) => views.length === 1)
@@ -271,13 +303,37 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
       const writes = Array.from({ length: 12 }, (_, i) =>
         (i % 2 === 0 ? left : right).setStatus("a", statuses[i % 3]!, { output: `write ${i}` }))
       yield* Effect.all(writes, { concurrency: "unbounded", discard: true })
-      const [final] = yield* left.discover("orders", { includeUnhealthy: true })
-      expect(final?.output).toMatch(/^write \d+$/)
-      const [other] = yield* eventually(
-        right.discover("orders", { includeUnhealthy: true }),
-        (views) => views[0]?.output === final?.output
-      )
-      expect(other).toMatchObject({ status: final!.status, output: final!.output })
+      // The last write may be the other client's, not yet applied by this one's cache: the truth is
+      // what etcd holds, and both caches must end there.
+      const stored = yield* connection.request("get", (client) => client.get("test/registry/default/a").json())
+      const truth = stored as { readonly status: string; readonly output?: string }
+      expect(truth.output).toMatch(/^write \d+$/)
+      for (const registry of [left, right]) {
+        const [view] = yield* eventually(
+          registry.discover("orders", { includeUnhealthy: true }),
+          (views) => views[0]?.output === truth.output
+        )
+        expect(view).toMatchObject({ status: truth.status, output: truth.output })
+      }
+    }))
+
+  it.scopedLive("setStatus to the status a stale cache already shows still writes it: the later call is not lost", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.start()
+      const held = withHeldWatches(yield* connect(server.endpoint, "1 second"))
+      const stale = yield* registryOn(held.connection)
+      const other = yield* registryOn(yield* connect(server.endpoint))
+      yield* stale.register(orders("a"))
+      yield* eventually(other.discover("orders").pipe(Effect.orElseSucceed(() => [])), (views) => views.length === 1)
+      held.gate.held = true
+      yield* other.setStatus("a", "critical")
+      // The stale cache still shows "passing": the call must not be skipped as a no-op.
+      expect((yield* stale.discover("orders")).map((view) => view.status)).toEqual(["passing"])
+      yield* stale.setStatus("a", "passing")
+      const stored = yield* held.connection.request("get", (client) => client.get("test/registry/default/a").json())
+      expect(stored).toMatchObject({ status: "passing" })
+      yield* held.flush
+      expect((yield* eventually(other.discover("orders"), (views) => views.length === 1))[0]?.status).toBe("passing")
     }))
 
   it.scopedLive("an instance that stops heart-beating leaves another client's watch within TTL + 1 s; one that beats stays", () =>

@@ -385,6 +385,35 @@ describe("Sidecar shutdown", () => {
       expect(yield* counterValue("rampart_sidecar_refused_total", { name: "orders-1" })).toBeGreaterThan(0)
     }))
 
+  it.scoped("a re-registration interrupted by release after its write is still deregistered, not left behind", () =>
+    Effect.gen(function*() {
+      const registry = yield* makeRegistry
+      let registers = 0
+      // Like the etcd backend: the write is done, then the call waits (for its cache to catch up).
+      const slow: ServiceRegistry.Service = {
+        ...registry,
+        register: (input, options) =>
+          Effect.suspend(() =>
+            ++registers === 1
+              ? registry.register(input, options)
+              : Effect.tap(registry.register(input, options), () => Effect.sleep("1 second"))
+          )
+      }
+      const { scope, seen } = yield* start(slow, { instance: instance(), ttl: "3 seconds" })
+      yield* registry.deregister("orders-1")
+      // The heartbeat at 1 s finds the lease gone and re-registers; the call is still waiting.
+      yield* advance(1)
+      expect(registers).toBe(2)
+      expect(yield* discoverIds(registry)).toEqual(["orders-1"])
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* settle
+      yield* advance(1)
+      yield* Fiber.join(closing)
+      // Well within its 3 s lease: gone because release deregistered it.
+      expect(yield* discoverIds(registry)).toEqual([])
+      expect(seen.map((event) => event._tag)).toContain("Deregistered")
+    }))
+
   it.scoped("stops waiting after drainTimeout, reports the abandoned calls and interrupts nothing", () =>
     Effect.gen(function*() {
       const registry = yield* makeRegistry

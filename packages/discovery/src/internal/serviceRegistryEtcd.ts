@@ -288,6 +288,11 @@ export const makeEtcd = (
     )
     const first = startWatch(initial.revision + 1)
     yield* Effect.async<void>((resume) => {
+      // Already accepted (an id) or already cancelled (dropped by onWatchError) before we listen.
+      if (first.id !== null || state.watcher !== first) {
+        resume(Effect.void)
+        return
+      }
       const done = () => {
         first.off("connected", done)
         first.off("error", done)
@@ -508,25 +513,30 @@ export const makeEtcd = (
         const output = statusOptions?.output
         const attempt = (
           current: Current | undefined,
-          retries: number
+          retries: number,
+          cached: boolean
         ): Effect.Effect<void, InstanceNotFound | DiscoveryBackendError> => {
           if (current === undefined) return notFound(namespace, instanceId)
           const previous = current.record
-          if (previous.status === status && previous.output === output) return Effect.void
+          // Nothing to write only if etcd agrees: a cached record may be behind another client's
+          // write, and skipping on it would lose this (later) call. A guarded no-op checks that.
+          const unchanged = previous.status === status && previous.output === output
+          if (unchanged && !cached) return Effect.void
           const { output: _previousOutput, ...rest } = previous
           const value = encodeRecord(output === undefined ? { ...rest, status } : { ...rest, status, output })
           return request(
             "setStatus",
-            (etcd) =>
-              etcd.if(key, "Mod", "==", current.modRevision)
-                .then(etcd.put(key).value(value).lease(current.lease))
+            (etcd) => {
+              const guarded = etcd.if(key, "Mod", "==", current.modRevision)
+              return (unchanged ? guarded : guarded.then(etcd.put(key).value(value).lease(current.lease)))
                 .else(etcd.get(key))
                 .commit()
+            }
           ).pipe(
             Effect.catchIf(isLeaseNotFound, () => Effect.succeed(undefined)),
             Effect.flatMap((txn) => {
               if (txn === undefined) return notFound(namespace, instanceId)
-              if (txn.succeeded) return awaitApplied(Number(txn.header.revision))
+              if (txn.succeeded) return unchanged ? Effect.void : awaitApplied(Number(txn.header.revision))
               const fresh = currentOf(elseValue(txn))
               if (fresh === undefined) return notFound(namespace, instanceId)
               if (retries <= 0) {
@@ -538,13 +548,15 @@ export const makeEtcd = (
                   })
                 )
               }
-              return attempt(fresh, retries - 1)
+              return attempt(fresh, retries - 1, false)
             })
           )
         }
+        const entry = cache.lookup(namespace, instanceId)
+        if (entry !== undefined) return attempt(entry.current, setStatusRetries, true)
         return Effect.flatMap(
-          lookupCurrent("setStatus", namespace, instanceId),
-          (current) => attempt(current, setStatusRetries)
+          readKey("setStatus", key),
+          (kv) => attempt(currentOf(kv), setStatusRetries, false)
         )
       })
 

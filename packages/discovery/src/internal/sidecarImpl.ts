@@ -61,6 +61,11 @@ export class SidecarImpl implements api.Service, InFlightCounter {
   isRegistered = false
   /** A check deregistered the instance: never heart-beat or re-register again. */
   deregisteredByCheck = false
+  /**
+   * A re-registration started and has not settled: its write may be done even though it did not
+   * return (release interrupted it), so release must deregister anyway.
+   */
+  private reregistering = false
   inFlightCount = 0
   /** Completed when in-flight work reaches 0 during release. */
   private idle: Deferred.Deferred<void> | undefined = undefined
@@ -206,9 +211,11 @@ export class SidecarImpl implements api.Service, InFlightCounter {
   private reregister(): Effect.Effect<void> {
     return this.locked(Effect.suspend(() => {
       if (this.stopped) return Effect.void
+      this.reregistering = true
       return Effect.matchEffect(this.registerNow(), {
         onSuccess: (registration) =>
           Effect.sync(() => {
+            this.reregistering = false
             this.deps.metrics.reregistrations(1)
             this.publish({
               _tag: "Reregistered",
@@ -218,7 +225,10 @@ export class SidecarImpl implements api.Service, InFlightCounter {
             })
           }),
         onFailure: (error) =>
-          Effect.sync(() => this.publish({ _tag: "ReregisterFailed", ...this.base(), message: error.message }))
+          Effect.sync(() => {
+            this.reregistering = false
+            this.publish({ _tag: "ReregisterFailed", ...this.base(), message: error.message })
+          })
       })
     }))
   }
@@ -327,7 +337,8 @@ export class SidecarImpl implements api.Service, InFlightCounter {
   /** Deregisters on shutdown: `InstanceNotFound` is fine; a backend error is reported, not fatal. */
   private deregisterOnShutdown(): Effect.Effect<void> {
     return this.locked(Effect.suspend(() => {
-      if (!this.isRegistered) return Effect.void
+      if (!this.isRegistered && !this.reregistering) return Effect.void
+      this.reregistering = false
       this.setRegistered(false)
       return Effect.matchCauseEffect(this.deps.registry.deregister(this.instance.id, this.instanceOptions), {
         onSuccess: () => Effect.sync(() => this.publish({ _tag: "Deregistered", ...this.base() })),
