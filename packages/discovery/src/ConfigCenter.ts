@@ -329,7 +329,9 @@ export type EtcdConfigCenterOptionsInput = typeof EtcdConfigCenterOptions.Encode
  *   read, so of two processes doing a compare-and-set from the same version exactly one wins;
  * - `revision` is etcd's global revision; reads are linearizable;
  * - `watch` reads the matching records at a revision, then watches from the next one; after a
- *   reconnect or a compaction it re-reads what changed, so a watcher ends at the latest state.
+ *   reconnect it resumes from the revision after the last one applied (no change is missed); only
+ *   when that revision was compacted does it re-read what changed, so a watcher always ends at the
+ *   latest state.
  *
  * Fails with `DiscoveryBackendError` when etcd does not answer a first request within the
  * connection's `requestTimeout`. Open watches stop when the scope closes.

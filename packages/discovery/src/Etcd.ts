@@ -22,7 +22,7 @@ import * as internal from "./internal/etcd.js"
  * | `prefix` | string | `"rampart"` | every key Rampart writes starts with `<prefix>/` |
  * | `requestTimeout` | duration | 5 seconds | deadline of one request (a range, a put, a transaction) |
  * | `dialTimeout` | duration | 3 seconds | how long a connection attempt may take |
- * | `username`, `password` | string | none | etcd authentication, both or neither |
+ * | `username`, `password` | string; password also `Redacted` | none | etcd authentication, both or neither; the password is kept `Redacted` |
  *
  * @since 0.1.0
  * @category options

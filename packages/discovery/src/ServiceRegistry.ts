@@ -63,7 +63,9 @@ export type ServiceInstanceInput = typeof ServiceInstance.Encoded
 /**
  * A registered instance as the registry sees it: the instance plus its namespace, health and
  * lease. Times are milliseconds since the epoch, from the registry's clock. An immutable value:
- * a change produces a new view.
+ * a change produces a new view. On etcd, `registeredAt` comes from the registering client's clock,
+ * and `lastHeartbeat` / `leaseExpiresAt` reflect only the heartbeats made through this registry
+ * (keep-alives do not rewrite the stored record; etcd alone decides expiry).
  *
  * @since 0.1.0
  * @category models

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as EtcdServer from "@rampart/testing/EtcdServer"
 import * as Services from "@rampart/testing/Services"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import * as Etcd from "../src/Etcd.js"
 
 const etcd = Services.check("etcd")
@@ -21,6 +21,18 @@ describe("Etcd options", () => {
       expect(halfAuth.message).toContain("password")
       const badTimeout = yield* Effect.flip(Etcd.make({ hosts: "http://127.0.0.1:2379", requestTimeout: -1 }))
       expect(badTimeout.message).toContain("requestTimeout")
+    }))
+})
+
+describe("Etcd credentials", () => {
+  it.scoped("keeps the password Redacted, given as text or as a Redacted", () =>
+    Effect.gen(function*() {
+      for (const password of ["s3cret", Redacted.make("s3cret")]) {
+        const connection = yield* Etcd.make({ hosts: "http://127.0.0.1:2379", username: "root", password })
+        expect(Redacted.isRedacted(connection.options.password)).toBe(true)
+        expect(JSON.stringify(connection.options)).not.toContain("s3cret")
+        expect(String(connection.options.password)).not.toContain("s3cret")
+      }
     }))
 })
 

@@ -3,7 +3,7 @@
  * mapping every etcd backend shares.
  */
 import { decodeOptions, Name, PositiveDuration } from "@rampart/core/Options"
-import { Duration, Effect, Schema, type Scope } from "effect"
+import { Duration, Effect, Redacted, Schema, type Scope } from "effect"
 import type * as Etcd3Module from "etcd3"
 import type { Etcd3, IOptions } from "etcd3"
 import type * as api from "../Etcd.js"
@@ -25,7 +25,8 @@ export const EtcdOptions = Schema.Struct({
   requestTimeout: Schema.optionalWith(PositiveDuration, { default: () => Duration.seconds(5) }),
   dialTimeout: Schema.optionalWith(PositiveDuration, { default: () => Duration.seconds(3) }),
   username: Schema.optional(Name),
-  password: Schema.optional(Schema.String)
+  /** Kept `Redacted`: given as text or as a `Redacted` (e.g. from `Config.redacted`). */
+  password: Schema.optional(Schema.Union(Schema.RedactedFromSelf(Schema.String), Schema.Redacted(Schema.String)))
 }).pipe(
   Schema.filter((options) =>
     (options.username === undefined) === (options.password === undefined) ||
@@ -64,7 +65,7 @@ export const make = (
       hosts: typeof options.hosts === "string" ? options.hosts : [...options.hosts],
       dialTimeout: Duration.toMillis(options.dialTimeout),
       ...(options.username !== undefined && options.password !== undefined
-        ? { auth: { username: options.username, password: options.password } }
+        ? { auth: { username: options.username, password: Redacted.value(options.password) } }
         : {})
     }
     const client = yield* Effect.acquireRelease(
