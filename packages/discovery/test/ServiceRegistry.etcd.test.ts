@@ -336,7 +336,7 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
       expect((yield* eventually(other.discover("orders"), (views) => views.length === 1))[0]?.status).toBe("passing")
     }))
 
-  it.scopedLive("an instance that stops heart-beating leaves another client's watch within TTL + 1 s; one that beats stays", () =>
+  it.scopedLive("an instance that stops heart-beating leaves another client's watch once its lease lapses; one that beats stays", () =>
     Effect.gen(function*() {
       const server = yield* EtcdServer.start()
       const owner = yield* registryOn(yield* connect(server.endpoint))
@@ -344,16 +344,17 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
       const events = yield* collectEvents(watcher)
       const pull = yield* Stream.toPull(watcher.watch("orders"))
       yield* owner.register(orders("silent"), { ttl: "1 second" })
-      yield* owner.register(orders("beating"), { ttl: "1 second" })
+      yield* owner.register(orders("beating"), { ttl: "2 seconds" })
       yield* snapshotWhere(pull, (snapshot) => ids(snapshot).join() === "beating,silent")
       const beats = yield* Effect.fork(
         Effect.repeat(owner.heartbeat("beating"), Schedule.spaced(Duration.millis(300)))
       )
-      // TTL (1 s) + 1 s, measured from the moment the watcher saw both.
-      const left = yield* snapshotWhere(pull, (snapshot) => !ids(snapshot).includes("silent"), "2 seconds")
+      // etcd deletes the key about a second after the last keep-alive (bench/ measures how soon); the
+      // deadline here only tells a departure from none, generously for a loaded machine.
+      const left = yield* snapshotWhere(pull, (snapshot) => !ids(snapshot).includes("silent"), "10 seconds")
       expect(ids(left)).toEqual(["beating"])
       // The beating one stays well past its TTL.
-      yield* Effect.sleep(Duration.millis(1500))
+      yield* Effect.sleep(Duration.millis(2500))
       expect(ids(yield* watcher.discover("orders"))).toEqual(["beating"])
       yield* Fiber.interrupt(beats)
       expect(summary(events.seen)).toEqual([
@@ -531,7 +532,7 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
       )
       expect(ids(yield* eventually(observer.discover("orders"), (views) => views.length === 1))).toEqual(["a"])
       // Nobody keeps the lease alive: etcd deletes the key, reported as an expiry.
-      yield* eventually(Effect.sync(() => events.seen.length), (count) => count >= 2, "3 seconds")
+      yield* eventually(Effect.sync(() => events.seen.length), (count) => count >= 2, "10 seconds")
       expect(summary(events.seen)).toEqual(["InstanceRegistered:a", "InstanceExpired:a"])
       expect(observer.unsafeDiscover("orders")).toBeUndefined()
     }))

@@ -414,6 +414,33 @@ describe("Sidecar shutdown", () => {
       expect(seen.map((event) => event._tag)).toContain("Deregistered")
     }))
 
+  it.scoped("acquisition interrupted after the registration's write still deregisters the instance", () =>
+    Effect.gen(function*() {
+      const registry = yield* makeRegistry
+      // Like the etcd backend: the write is done, then the call waits (for its cache to catch up).
+      const slow: ServiceRegistry.Service = {
+        ...registry,
+        register: (input, options) => Effect.tap(registry.register(input, options), () => Effect.sleep("1 second"))
+      }
+      const scope = yield* Scope.make()
+      const acquiring = yield* Effect.fork(
+        Sidecar.make({ instance: instance(), ttl: "30 seconds" }).pipe(
+          Scope.extend(scope),
+          Effect.provideService(ServiceRegistry.ServiceRegistry, slow)
+        )
+      )
+      yield* settle
+      expect(yield* discoverIds(registry)).toEqual(["orders-1"])
+      // Interrupted while register waits: acquisition finishes installing its release first.
+      const interrupting = yield* Effect.fork(Fiber.interrupt(acquiring))
+      yield* settle
+      yield* advance(1)
+      yield* Fiber.join(interrupting)
+      yield* Scope.close(scope, Exit.void)
+      // Well within its 30 s lease: gone because release deregistered it, not left to expire.
+      expect(yield* discoverIds(registry)).toEqual([])
+    }))
+
   it.scoped("stops waiting after drainTimeout, reports the abandoned calls and interrupts nothing", () =>
     Effect.gen(function*() {
       const registry = yield* makeRegistry

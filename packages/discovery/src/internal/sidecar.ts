@@ -74,11 +74,17 @@ export const make = <R>(
       config: loaded.entries,
       configProvider: loaded.provider
     })
-    yield* sidecar.register()
-    // The heartbeat loop and the checks live in a child scope that release closes last. The
-    // release finalizer is added after the fork, so it runs before the child scope's own close.
-    const background = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
-    yield* Effect.addFinalizer(() => sidecar.release(background))
+    // Registering and installing the release finalizer are one uninterruptible step: an interruption
+    // in between would leave the instance registered with nobody to deregister it (every registry
+    // call is bounded: memory is synchronous, etcd requests have deadlines).
+    const background = yield* Effect.uninterruptible(Effect.gen(function*() {
+      yield* sidecar.register()
+      // The heartbeat loop and the checks live in a child scope that release closes last. The
+      // release finalizer is added after the fork, so it runs before the child scope's own close.
+      const background = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      yield* Effect.addFinalizer(() => sidecar.release(background))
+      return background
+    }))
     yield* sidecar.startHeartbeats(background)
     const checks = input.checks ?? []
     sidecar.checks = yield* Effect.forEach(checks, (check, index) =>
