@@ -263,7 +263,8 @@ export interface Service {
    * The matching instances of `service` (healthy only unless the filter says `includeUnhealthy`,
    * as `discover`), now and after every change that affects them (register,
    * deregister, expiry, status), pushed, never polled. A slow consumer may skip intermediate
-   * snapshots but always ends on the latest. A service with no instance yet emits `[]`.
+   * snapshots but always ends on the latest. A service with no instance yet emits `[]`. The
+   * stream completes when the registry's scope closes.
    */
   readonly watch: (
     service: string,

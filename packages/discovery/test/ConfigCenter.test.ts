@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Config, ConfigProvider, Effect, Either, Exit, Layer, Metric, Redacted, Schema, Stream, TestClock } from "effect"
+import { Chunk, Config, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Schema, Stream, TestClock } from "effect"
 import * as ConfigCenter from "../src/ConfigCenter.js"
+import { metricValue } from "./support/metrics.js"
 
 const key = (name: string, group = "orders", namespace = "prod"): ConfigCenter.ConfigKey => ({
   namespace,
@@ -41,16 +42,6 @@ const collectEvents = (center: ConfigCenter.Service) =>
     expect(seen.length).toBeGreaterThan(0)
     seen.length = 0
     return seen
-  })
-
-/** The value of one series (label `name`) of a counter or gauge, from Effect's metric registry. */
-const metricValue = (metricName: string, name: string) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === metricName && pair.metricKey.tags.some((tag) => tag.key === "name" && tag.value === name)
-    )
-    const state = pair?.metricState as { readonly count?: number; readonly value?: number } | undefined
-    return state?.count ?? state?.value
   })
 
 const waitUntil = (condition: () => boolean) =>
@@ -231,14 +222,14 @@ describe("ConfigCenter (memory)", () => {
         yield* center.put(key("a"), "1")
         yield* center.put(key("a"), "2")
         yield* Effect.flip(center.put(key("a"), "3", { expectedVersion: 1 }))
-        expect(yield* metricValue("rampart_config_writes_total", "metrics-test")).toBe(2)
-        expect(yield* metricValue("rampart_config_conflicts_total", "metrics-test")).toBe(1)
+        expect(yield* metricValue("rampart_config_writes_total", { name: "metrics-test" })).toBe(2)
+        expect(yield* metricValue("rampart_config_conflicts_total", { name: "metrics-test" })).toBe(1)
         const pull = yield* Stream.toPull(center.watch("**"))
         yield* pull
-        expect(yield* metricValue("rampart_config_watchers", "metrics-test")).toBe(1)
+        expect(yield* metricValue("rampart_config_watchers", { name: "metrics-test" })).toBe(1)
         const first = yield* center.watch("**").pipe(Stream.take(1), Stream.runCollect)
         expect(Chunk.size(first)).toBe(1)
-        expect(yield* metricValue("rampart_config_watchers", "metrics-test")).toBe(1)
+        expect(yield* metricValue("rampart_config_watchers", { name: "metrics-test" })).toBe(1)
       }))
   })
 

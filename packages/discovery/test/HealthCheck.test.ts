@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck, Metric, Stream, TestClock } from "effect"
+import { Effect, FastCheck, Stream, TestClock } from "effect"
 import { InvalidOptions } from "../src/Errors.js"
 import * as HealthCheck from "../src/HealthCheck.js"
+import { metricValue } from "./support/metrics.js"
 
 type Status = HealthCheck.HealthStatus
 
@@ -64,16 +65,7 @@ const invalid = (options: HealthCheck.HealthCheckOptionsInput) =>
   }).pipe(Effect.scoped)
 
 const counterValue = (name: string, labels: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === name &&
-      Object.entries(labels).every(([key, value]) =>
-        pair.metricKey.tags.some((tag) => tag.key === key && tag.value === value)
-      ) && pair.metricKey.tags.length === Object.keys(labels).length
-    )
-    const state = pair?.metricState as { readonly count?: number; readonly value?: number } | undefined
-    return state?.count ?? state?.value
-  })
+  metricValue(name, labels, { exactLabels: true })
 
 describe("HealthCheck thresholds", () => {
   it.scoped("reports the initial status at start and probes at once, then every interval", () =>

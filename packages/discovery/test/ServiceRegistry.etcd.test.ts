@@ -554,4 +554,29 @@ describe.skipIf(!etcd.available)("ServiceRegistry (etcd) against a real etcd", (
       expect(summary(theirs.seen)).toEqual(expected)
       expect(theirs.seen[1]).toMatchObject({ from: "passing", to: "warning", output: "slow", name: "etcd-test" })
     }))
+
+  it.scopedLive("a watch ends (the stream completes) when the registry's scope closes", () =>
+    Effect.gen(function*() {
+      const server = yield* EtcdServer.start()
+      const connection = yield* connect(server.endpoint)
+      const seen: Array<ReadonlyArray<ServiceRegistry.InstanceView>> = []
+      const watching = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const registry = yield* registryOn(connection)
+          yield* registry.register(orders("a"))
+          const fiber = yield* registry.watch("orders").pipe(
+            Stream.tap((snapshot) => Effect.sync(() => seen.push(snapshot))),
+            Stream.runCollect,
+            Effect.forkDaemon
+          )
+          yield* eventually(Effect.sync(() => seen.length), (count) => count > 0)
+          return fiber
+        })
+      )
+      // The registry's scope is closed here.
+      const snapshots = yield* Fiber.join(watching).pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the watch did not end") })
+      )
+      expect(Chunk.toReadonlyArray(snapshots).map(ids)).toEqual([["a"]])
+    }))
 })

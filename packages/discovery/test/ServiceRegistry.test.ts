@@ -1,5 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Config, ConfigProvider, Duration, Effect, Either, Fiber, Metric, Option, Stream, TestClock } from "effect"
+import {
+  Chunk,
+  Config,
+  ConfigProvider,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Metric,
+  Option,
+  Scope,
+  Stream,
+  TestClock
+} from "effect"
 import { DuplicateInstance, InstanceNotFound, InvalidOptions, ServiceNotFound } from "../src/Errors.js"
 import * as ServiceRegistry from "../src/ServiceRegistry.js"
 
@@ -314,6 +329,25 @@ describe("ServiceRegistry (memory)", () => {
       expect(seen).toEqual([[]])
       const pull = yield* Stream.toPull(registry.watch("orders"))
       expect(ids(yield* nextSnapshot(pull))).toEqual(["a"])
+    }))
+
+  it.scoped("a watch ends (the stream completes) when the registry's scope closes", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const registry = yield* Scope.extend(make(), scope)
+      yield* registry.register(orders("a"))
+      const started = yield* Deferred.make<void>()
+      const watching = yield* registry.watch("orders").pipe(
+        Stream.tap(() => Deferred.succeed(started, undefined)),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      const snapshots = Chunk.toReadonlyArray(yield* Fiber.join(watching))
+      expect(snapshots.map(ids)).toEqual([["a"]])
+      // A watch started after the close ends at once.
+      expect(Chunk.size(yield* Stream.runCollect(registry.watch("orders")))).toBeLessThanOrEqual(1)
     }))
 
   it.effect("layerMemory provides the registry under its tag", () =>

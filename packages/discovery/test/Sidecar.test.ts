@@ -7,7 +7,6 @@ import {
   Exit,
   Fiber,
   Layer,
-  Metric,
   Option,
   Scope,
   Stream,
@@ -18,6 +17,7 @@ import { DiscoveryBackendError, InstanceNotFound, InvalidOptions, SidecarDrainin
 import * as HealthCheck from "../src/HealthCheck.js"
 import * as ServiceRegistry from "../src/ServiceRegistry.js"
 import * as Sidecar from "../src/Sidecar.js"
+import { metricValue } from "./support/metrics.js"
 
 type Status = HealthCheck.HealthStatus
 
@@ -107,18 +107,6 @@ const instrumented = (registry: ServiceRegistry.Service) => {
   }
   return { service, state }
 }
-
-const counterValue = (metric: string, labels: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const pair = pairs.find((pair) =>
-      pair.metricKey.name === metric &&
-      Object.entries(labels).every(([key, value]) =>
-        pair.metricKey.tags.some((tag) => tag.key === key && tag.value === value)
-      )
-    )
-    const state = pair?.metricState as { readonly count?: number } | undefined
-    return state?.count
-  })
 
 describe("Sidecar options", () => {
   it.scoped("bad options fail with InvalidOptions naming the field, and nothing is registered", () =>
@@ -302,7 +290,7 @@ describe("Sidecar heartbeats", () => {
       expect(yield* sidecar.registered).toBe(true)
       expect(seen.map((event) => event._tag)).toEqual(["HeartbeatFailed", "Reregistered"])
       expect(seen[0]).toMatchObject({ reason: "InstanceNotFound", instanceId: "orders-1" })
-      expect(yield* counterValue("rampart_sidecar_reregistrations_total", { name: "orders-1" })).toBeGreaterThan(0)
+      expect(yield* metricValue("rampart_sidecar_reregistrations_total", { name: "orders-1" })).toBeGreaterThan(0)
     }))
 
   it.scoped("re-registers after a lease lapsed during a pause, when the first heartbeat finds it gone", () =>
@@ -342,7 +330,7 @@ describe("Sidecar heartbeats", () => {
       expect(yield* discoverIds(registry)).toEqual(["orders-9"])
       expect(seen).toMatchObject([{ _tag: "HeartbeatFailed", reason: "DiscoveryBackendError" }])
       expect(
-        yield* counterValue("rampart_sidecar_heartbeat_failures_total", {
+        yield* metricValue("rampart_sidecar_heartbeat_failures_total", {
           name: "orders-9",
           reason: "DiscoveryBackendError"
         })
@@ -382,7 +370,7 @@ describe("Sidecar shutdown", () => {
       expect(seen.map((event) => event._tag)).toEqual(["Draining", "Deregistered", "Drained", "Stopped"])
       expect(seen[0]).toMatchObject({ inFlight: 1 })
       expect(seen[2]).toMatchObject({ abandoned: 0, waitedMillis: 5000 })
-      expect(yield* counterValue("rampart_sidecar_refused_total", { name: "orders-1" })).toBeGreaterThan(0)
+      expect(yield* metricValue("rampart_sidecar_refused_total", { name: "orders-1" })).toBeGreaterThan(0)
     }))
 
   it.scoped("a re-registration interrupted by release after its write is still deregistered, not left behind", () =>
@@ -456,7 +444,7 @@ describe("Sidecar shutdown", () => {
       expect(Option.isNone(yield* Fiber.poll(request))).toBe(true)
       yield* advance(60)
       expect(yield* Fiber.join(request)).toBe("slow reply")
-      expect(yield* counterValue("rampart_sidecar_abandoned_total", { name: "orders-7" })).toBeGreaterThan(0)
+      expect(yield* metricValue("rampart_sidecar_abandoned_total", { name: "orders-7" })).toBeGreaterThan(0)
     }))
 
   it.scoped("interrupted work leaves the in-flight count, so release does not wait for it", () =>

@@ -13,8 +13,9 @@ import { makeTimers } from "@rampart/core/Timers"
 import { Effect, Redacted, type Scope } from "effect"
 import type { Etcd3, IOperation, IRangeResponse } from "etcd3"
 import { Etcd } from "../Etcd.js"
-import { ConfigNotFound, ConfigVersionConflict, DiscoveryBackendError, InvalidOptions } from "../Errors.js"
+import { type ConfigNotFound, type ConfigVersionConflict, DiscoveryBackendError, type InvalidOptions } from "../Errors.js"
 import type { ConfigCenterService } from "./configCenterService.js"
+import { invalidKey, makeVersionCheck, notFound } from "./configCenterShared.js"
 import {
   type ConfigEntry,
   type ConfigEvent,
@@ -109,9 +110,6 @@ export const makeEtcd = (
       Effect.forEach(Array.from(context.open), (state) => closeWatch(context, state), { discard: true })
     )
 
-    const notFound = (key: ConfigKey, version?: number) =>
-      version === undefined ? new ConfigNotFound({ key: pathOf(key) }) : new ConfigNotFound({ key: pathOf(key), version })
-
     const malformed = (operation: string, etcdKey: string) =>
       new DiscoveryBackendError({
         backend: "etcd",
@@ -120,11 +118,6 @@ export const makeEtcd = (
       })
 
     const isValid = (key: ConfigKey) => keyProblems(key).length === 0
-
-    const invalidKey = (key: ConfigKey) => {
-      const problems = keyProblems(key)
-      return problems.length === 0 ? undefined : new InvalidOptions({ module: "ConfigKey", issues: problems })
-    }
 
     /** The record of a key (a key that cannot exist is absent without asking etcd). */
     const readCurrent = (operation: string, key: ConfigKey): Effect.Effect<Current, DiscoveryBackendError> => {
@@ -207,14 +200,9 @@ export const makeEtcd = (
       return attempt(0, undefined)
     }
 
-    const checkVersion = (path: string, live: StoredRecord | undefined, expected: number | undefined) => {
-      if (expected === undefined) return undefined
-      const actual = live?.version ?? 0
-      if (actual === expected) return undefined
-      countConflict(1)
-      hub.publish({ _tag: "ConfigConflict", name, timestamp: timers.now(), path, expected, actual })
-      return new ConfigVersionConflict({ key: path, expected, actual })
-    }
+    const versions = makeVersionCheck({ name, timers, hub, countConflict })
+    const checkVersion = (path: string, live: StoredRecord | undefined, expected: number | undefined) =>
+      versions.check(path, live?.version ?? 0, expected)
 
     /** A new stable version (history kept and trimmed); a pending gray stays, renumbered. */
     const writeVersion = (
@@ -297,9 +285,7 @@ export const makeEtcd = (
         const expected = deleteOptions?.expectedVersion
         const live = liveOf(current)
         if (live === undefined) {
-          // A CAS delete of an absent key is a conflict (actual 0) unless it expected absence.
-          const conflict = expected === 0 ? undefined : checkVersion(path, undefined, expected)
-          return Effect.fail(conflict ?? notFound(key))
+          return Effect.fail(versions.deleteAbsent(key, path, expected))
         }
         const conflict = checkVersion(path, live, expected)
         if (conflict !== undefined) return Effect.fail(conflict)

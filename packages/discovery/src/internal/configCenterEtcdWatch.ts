@@ -14,13 +14,14 @@
  * Changes are applied in revision order, each revision once (`lastRevision` only grows), so the
  * buffer never holds versions out of order.
  */
-import { Chunk, Effect, Option, Schedule, Stream } from "effect"
+import { type Chunk, Effect, Option, Schedule, Stream } from "effect"
 import type { IKeyValue, IRangeResponse, IWatchResponse, Watcher as EtcdWatcher } from "etcd3"
 import type { Connection } from "../Etcd.js"
 import { DiscoveryBackendError } from "../Errors.js"
 import { describe } from "./etcd.js"
 import { type ConfigChange, type Labels, matcher, pathOf, viewFor, WatchBuffer } from "./configCenterModel.js"
 import { type Layout, literalPrefix, parseRecord, revisionOf, toEntry } from "./configCenterEtcdStore.js"
+import { drainChunk, nextOffer } from "./configCenterShared.js"
 
 /** A watch cancelled this many times in a row without being accepted in between fails the stream. */
 const MAX_CONSECUTIVE_CANCELS = 4
@@ -204,7 +205,7 @@ const take = (
   Effect.suspend(() => {
     if (state.failure !== undefined) return Effect.fail(Option.some(state.failure))
     if (state.closed) {
-      return state.buffer.size > 0 ? Effect.succeed(Chunk.unsafeFromArray(state.buffer.drain())) : Effect.fail(Option.none())
+      return state.buffer.size > 0 ? Effect.succeed(drainChunk(state.buffer)) : Effect.fail(Option.none())
     }
     if (state.resync) {
       return Effect.zipRight(
@@ -212,27 +213,12 @@ const take = (
         take(context, state)
       )
     }
-    if (state.buffer.size > 0) return Effect.succeed(Chunk.unsafeFromArray(state.buffer.drain()))
+    if (state.buffer.size > 0) return Effect.succeed(drainChunk(state.buffer))
     return Effect.zipRight(
-      Effect.async<void>((resume) => {
-        let woken = false
-        const wake = () => {
-          if (woken) return
-          woken = true
-          resume(Effect.void)
-        }
-        state.buffer.onOffer(wake)
+      nextOffer(state.buffer, (wake) => {
         state.wake = wake
-        return Effect.sync(() => {
-          state.buffer.onOffer(undefined)
-          state.wake = undefined
-        })
       }),
-      Effect.suspend(() => {
-        state.buffer.onOffer(undefined)
-        state.wake = undefined
-        return take(context, state)
-      })
+      Effect.suspend(() => take(context, state))
     )
   })
 

@@ -7,9 +7,10 @@ import { makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import { makeTimers } from "@rampart/core/Timers"
 import type { Option } from "effect"
-import { Chunk, Effect, Redacted, Stream } from "effect"
-import { ConfigNotFound, ConfigVersionConflict, InvalidOptions } from "../Errors.js"
+import { type Chunk, Effect, Redacted, Stream } from "effect"
+import type { ConfigNotFound, ConfigVersionConflict, InvalidOptions } from "../Errors.js"
 import type { ConfigCenterService } from "./configCenterService.js"
+import { drainChunk, invalidKey, makeVersionCheck, nextOffer, notFound as notFoundError } from "./configCenterShared.js"
 import {
   type ConfigChange,
   type ConfigEntry,
@@ -17,7 +18,6 @@ import {
   type ConfigKey,
   type ConfigValue,
   type GrayRelease,
-  keyProblems,
   type Labels,
   matcher,
   MemoryConfigCenterOptions,
@@ -140,24 +140,11 @@ export const makeMemory = (
 
     const stateOf = (key: ConfigKey): KeyState | undefined => states.get(pathOf(key))
 
-    const notFound = (key: ConfigKey, version?: number) =>
-      Effect.fail(
-        version === undefined ? new ConfigNotFound({ key: pathOf(key) }) : new ConfigNotFound({ key: pathOf(key), version })
-      )
+    const notFound = (key: ConfigKey, version?: number) => Effect.fail(notFoundError(key, version))
 
-    const checkVersion = (state: KeyState | undefined, path: string, expected: number | undefined) => {
-      if (expected === undefined) return undefined
-      const actual = state?.current?.version ?? 0
-      if (actual === expected) return undefined
-      countConflict(1)
-      hub.publish({ _tag: "ConfigConflict", name, timestamp: timers.now(), path, expected, actual })
-      return new ConfigVersionConflict({ key: path, expected, actual })
-    }
-
-    const invalidKey = (key: ConfigKey) => {
-      const problems = keyProblems(key)
-      return problems.length === 0 ? undefined : new InvalidOptions({ module: "ConfigKey", issues: problems })
-    }
+    const versions = makeVersionCheck({ name, timers, hub, countConflict })
+    const checkVersion = (state: KeyState | undefined, path: string, expected: number | undefined) =>
+      versions.check(path, state?.current?.version ?? 0, expected)
 
     const get: ConfigCenterService["get"] = (key, getOptions) =>
       Effect.suspend(() => {
@@ -192,11 +179,7 @@ export const makeMemory = (
         const state = stateOf(key)
         const current = state?.current
         if (state === undefined || current === undefined) {
-          // A CAS delete of an absent key is a conflict (actual 0) unless it expected absence.
-          const conflict = deleteOptions?.expectedVersion === 0
-            ? undefined
-            : checkVersion(state, pathOf(key), deleteOptions?.expectedVersion)
-          return conflict === undefined ? notFound(key) : Effect.fail(conflict)
+          return Effect.fail(versions.deleteAbsent(key, pathOf(key), deleteOptions?.expectedVersion))
         }
         const conflict = checkVersion(state, state.path, deleteOptions?.expectedVersion)
         if (conflict !== undefined) return Effect.fail(conflict)
@@ -350,13 +333,5 @@ export const makeMemory = (
 /** Takes what the buffer holds, waiting for the next offer when it is empty. */
 const take = (buffer: WatchBuffer): Effect.Effect<Chunk.Chunk<ConfigChange>, Option.Option<never>> =>
   Effect.suspend(() =>
-    buffer.size > 0
-      ? Effect.succeed(Chunk.unsafeFromArray(buffer.drain()))
-      : Effect.zipRight(
-        Effect.async<void>((resume) => {
-          buffer.onOffer(() => resume(Effect.void))
-          return Effect.sync(() => buffer.onOffer(undefined))
-        }),
-        Effect.sync(() => Chunk.unsafeFromArray(buffer.drain()))
-      )
+    buffer.size > 0 ? Effect.succeed(drainChunk(buffer)) : Effect.zipRight(nextOffer(buffer), Effect.sync(() => drainChunk(buffer)))
   )

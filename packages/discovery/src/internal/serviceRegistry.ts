@@ -2,48 +2,23 @@ import { makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import { decodeOptions } from "@rampart/core/Options"
 import { makeTimers } from "@rampart/core/Timers"
-import { Duration, Effect, Metric, MetricLabel, type Scope, Stream } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import { DuplicateInstance, InstanceNotFound, type InvalidOptions, ServiceNotFound } from "../Errors.js"
 import type * as api from "../ServiceRegistry.js"
 import * as schemas from "./serviceRegistrySchemas.js"
-import { isHealthyOnly, matches, toView } from "./serviceRegistryView.js"
-import { makeWatcher, push, take, type Watcher } from "./serviceRegistryWatch.js"
+import { makeIndexTable, type ServiceIndex } from "./serviceRegistryIndex.js"
+import { isHealthyOnly, toView } from "./serviceRegistryView.js"
 
 /** One live instance: its latest immutable view plus its lease length. */
 interface Entry {
   view: api.InstanceView
   readonly ttlMillis: number
-  readonly index: ServiceIndex
+  readonly index: ServiceIndex<Entry>
 }
-
-/**
- * The instances of one service in one namespace, with the arrays `discover` returns cached and
- * rebuilt only when something changed (`dirty`), so the unfiltered lookup is a map hit.
- */
-interface ServiceIndex {
-  readonly namespace: string
-  readonly service: string
-  readonly entries: Map<string, Entry>
-  readonly watchers: Set<Watcher>
-  readonly gaugeLabels: ReadonlyArray<MetricLabel.MetricLabel>
-  dirty: boolean
-  all: ReadonlyArray<api.InstanceView>
-  healthy: ReadonlyArray<api.InstanceView>
-  healthyEffect: Effect.Effect<ReadonlyArray<api.InstanceView>>
-  /** A lower bound of the earliest lease expiry (heartbeats only move expiries later). */
-  nextExpiry: number
-}
-
-const emptyViews: ReadonlyArray<api.InstanceView> = []
-const emptyEffect = Effect.succeed(emptyViews)
 
 const decodeRegistryOptions = decodeOptions("ServiceRegistry", schemas.ServiceRegistryOptions)
 const decodeInstance = decodeOptions("ServiceInstance", schemas.ServiceInstance)
 const decodeRegisterOptions = decodeOptions("ServiceRegistry.register", schemas.RegisterOptions)
-
-const instancesGauge = Metric.gauge("rampart_registry_instances", {
-  description: "live instances per namespace and service"
-})
 
 /** @internal */
 export const makeMemory = (
@@ -61,35 +36,10 @@ export const makeMemory = (
     const deregistrations = metrics.counter("rampart_registry_deregistrations_total", "instances deregistered")
     const expirations = metrics.counter("rampart_registry_expired_total", "instances evicted on lease expiry")
 
-    /** namespace -> service -> index */
-    const services = new Map<string, Map<string, ServiceIndex>>()
+    const table = makeIndexTable<Entry>({ labels: metrics.labels, trackExpiry: true })
+    const { changed, indexOf, rebuild, select, services } = table
     /** namespace -> instance id -> entry (ids are unique per namespace) */
     const instances = new Map<string, Map<string, Entry>>()
-
-    const indexOf = (namespace: string, service: string): ServiceIndex => {
-      let byService = services.get(namespace)
-      if (byService === undefined) {
-        byService = new Map()
-        services.set(namespace, byService)
-      }
-      let index = byService.get(service)
-      if (index === undefined) {
-        index = {
-          namespace,
-          service,
-          entries: new Map(),
-          watchers: new Set(),
-          gaugeLabels: [...metrics.labels, MetricLabel.make("namespace", namespace), MetricLabel.make("service", service)],
-          dirty: false,
-          all: emptyViews,
-          healthy: emptyViews,
-          healthyEffect: emptyEffect,
-          nextExpiry: Number.POSITIVE_INFINITY
-        }
-        byService.set(service, index)
-      }
-      return index
-    }
 
     const instancesOf = (namespace: string): Map<string, Entry> => {
       let byId = instances.get(namespace)
@@ -99,62 +49,6 @@ export const makeMemory = (
       }
       return byId
     }
-
-    const rebuild = (index: ServiceIndex): void => {
-      const all: Array<api.InstanceView> = []
-      const healthy: Array<api.InstanceView> = []
-      let nextExpiry = Number.POSITIVE_INFINITY
-      for (const entry of index.entries.values()) {
-        const view = entry.view
-        all.push(view)
-        if (view.status !== "critical") healthy.push(view)
-        if (view.leaseExpiresAt < nextExpiry) nextExpiry = view.leaseExpiresAt
-      }
-      // Handed to every caller until the next change (typed readonly; not frozen: V8 reads and
-      // filters frozen arrays several times slower).
-      index.all = all
-      index.healthy = healthy
-      index.healthyEffect = Effect.succeed(healthy)
-      index.nextExpiry = nextExpiry
-      index.dirty = false
-    }
-
-    const select = (index: ServiceIndex, filter: api.DiscoverFilter | undefined): ReadonlyArray<api.InstanceView> => {
-      if (index.dirty) rebuild(index)
-      if (filter === undefined) return index.healthy
-      const base = filter.includeUnhealthy === true ? index.all : index.healthy
-      if (filter.tags === undefined && filter.metadata === undefined && filter.zone === undefined) return base
-      const matching: Array<api.InstanceView> = []
-      for (let i = 0; i < base.length; i++) {
-        const view = base[i]!
-        if (matches(view, filter)) matching.push(view)
-      }
-      return matching
-    }
-
-    /** Something visible changed: update the gauge, push to watchers whose view changed. */
-    const changed = (index: ServiceIndex): void => {
-      instancesGauge.unsafeUpdate(index.entries.size, index.gaugeLabels)
-      if (index.watchers.size > 0) {
-        rebuild(index)
-        for (const watcher of index.watchers) offer(index, watcher)
-      } else {
-        // Nobody to push to: rebuild on the next lookup, so registering n instances is O(n), not O(n²).
-        index.dirty = true
-      }
-      dropIfUnused(index)
-    }
-
-    /** Forgets a service nobody registers or watches, so churning service names do not pile up. */
-    const dropIfUnused = (index: ServiceIndex): void => {
-      if (index.entries.size > 0 || index.watchers.size > 0) return
-      const byService = services.get(index.namespace)
-      if (byService?.get(index.service) !== index) return
-      byService.delete(index.service)
-      if (byService.size === 0) services.delete(index.namespace)
-    }
-
-    const offer = (index: ServiceIndex, watcher: Watcher): void => push(watcher, select(index, watcher.filter))
 
     const remove = (entry: Entry): void => {
       const view = entry.view
@@ -167,7 +61,7 @@ export const makeMemory = (
     }
 
     /** Evicts the lapsed instances of one service; true when any was. */
-    const expireDue = (index: ServiceIndex, now: number): boolean => {
+    const expireDue = (index: ServiceIndex<Entry>, now: number): boolean => {
       if (now < index.nextExpiry) return false
       let expired = 0
       for (const entry of index.entries.values()) {
@@ -363,29 +257,16 @@ export const makeMemory = (
         return Effect.succeed(select(index, filter))
       })
 
+    /** Evicts lapsed leases before the first snapshot, so a new watcher never sees them. */
+    const expireBeforeFirst = (index: ServiceIndex<Entry>): void => {
+      expireDue(index, timers.now())
+    }
+
     const watch = (service: string, watchOptions?: api.WatchOptions) =>
-      Stream.unwrapScoped(
-        Effect.map(
-          Effect.acquireRelease(
-            Effect.sync(() => {
-              const index = indexOf(watchOptions?.namespace ?? defaultNamespace, service)
-              const watcher = makeWatcher(watchOptions?.filter)
-              // Added before evicting lapsed leases, so the index is not dropped as unused meanwhile.
-              index.watchers.add(watcher)
-              expireDue(index, timers.now())
-              // The first snapshot (a no-op when the eviction just offered it).
-              offer(index, watcher)
-              return { index, watcher }
-            }),
-            ({ index, watcher }) =>
-              Effect.sync(() => {
-                index.watchers.delete(watcher)
-                dropIfUnused(index)
-              })
-          ),
-          ({ watcher }) => Stream.repeatEffect(take(watcher))
-        )
-      )
+      table.watch(watchOptions?.namespace ?? defaultNamespace, service, watchOptions?.filter, expireBeforeFirst)
+
+    // Watch streams end with the registry.
+    yield* Effect.addFinalizer(() => Effect.sync(table.close))
 
     yield* Effect.sleep(options.sweepInterval).pipe(
       Effect.zipRight(Effect.sync(sweep)),

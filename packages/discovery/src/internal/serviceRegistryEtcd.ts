@@ -7,7 +7,7 @@ import { makeEventHub } from "@rampart/core/EventHub"
 import { makeInstanceMetrics } from "@rampart/core/InstanceMetrics"
 import { decodeOptions, InvalidOptions, Name, PositiveDuration } from "@rampart/core/Options"
 import { makeTimers } from "@rampart/core/Timers"
-import { Duration, Effect, Queue, Schedule, Schema, type Scope, Stream } from "effect"
+import { Duration, Effect, Queue, Schedule, Schema, type Scope } from "effect"
 import type { Etcd3, IKeyValue, ITxnResponse, IWatchResponse, Watcher as EtcdWatcher } from "etcd3"
 import { Etcd } from "../Etcd.js"
 import { DiscoveryBackendError, DuplicateInstance, InstanceNotFound, ServiceNotFound } from "../Errors.js"
@@ -22,7 +22,6 @@ import {
 } from "./serviceRegistryEtcdRecord.js"
 import * as schemas from "./serviceRegistrySchemas.js"
 import { isHealthyOnly } from "./serviceRegistryView.js"
-import { makeWatcher, take } from "./serviceRegistryWatch.js"
 
 const Segment = Name.pipe(
   Schema.filter((name) => !name.includes("/") || "Expected a name without \"/\" (the etcd registry uses it in a key)")
@@ -283,6 +282,8 @@ export const makeEtcd = (
       Effect.suspend(() => {
         state.closed = true
         for (const waiter of waiters) waiter.done()
+        // Watch streams end with the registry.
+        cache.close()
         return stopWatch
       })
     )
@@ -578,32 +579,14 @@ export const makeEtcd = (
         }
         if (filter === undefined || isHealthyOnly(filter)) {
           // The common lookup: an Effect made once per change, so this call allocates nothing.
-          cache.rebuildIfDirty(index)
+          if (index.dirty) cache.rebuild(index)
           return index.healthyEffect
         }
         return Effect.succeed(cache.select(index, filter))
       })
 
     const watch = (service: string, watchOptions?: api.WatchOptions) =>
-      Stream.unwrapScoped(
-        Effect.map(
-          Effect.acquireRelease(
-            Effect.sync(() => {
-              const index = cache.indexOf(watchOptions?.namespace ?? defaultNamespace, service)
-              const watcher = makeWatcher(watchOptions?.filter)
-              index.watchers.add(watcher)
-              cache.offer(index, watcher)
-              return { index, watcher }
-            }),
-            ({ index, watcher }) =>
-              Effect.sync(() => {
-                index.watchers.delete(watcher)
-                cache.dropIfUnused(index)
-              })
-          ),
-          ({ watcher }) => Stream.repeatEffect(take(watcher))
-        )
-      )
+      cache.watch(watchOptions?.namespace ?? defaultNamespace, service, watchOptions?.filter)
 
     const registry: api.EtcdService = {
       name,

@@ -6,12 +6,12 @@
  */
 import type { EventHub } from "@rampart/core/EventHub"
 import type { Timers } from "@rampart/core/Timers"
-import { Effect, Metric, MetricLabel } from "effect"
+import type { MetricLabel } from "effect"
 import type { IKeyValue } from "etcd3"
 import type * as api from "../ServiceRegistry.js"
 import { decodeRecord, type InstanceRecord, type Keys, parseKey } from "./serviceRegistryEtcdRecord.js"
-import { matches, toView } from "./serviceRegistryView.js"
-import { push, type Watcher } from "./serviceRegistryWatch.js"
+import { type IndexTable, makeIndexTable, type ServiceIndex } from "./serviceRegistryIndex.js"
+import { toView } from "./serviceRegistryView.js"
 
 /** What etcd holds for an instance: its record, lease and revisions. @internal */
 export interface Current {
@@ -27,20 +27,7 @@ export interface Entry {
   view: api.InstanceView
   readonly current: Current
   readonly ttlMillis: number
-  readonly index: ServiceIndex
-}
-
-/** The cached instances of one service in one namespace, with the arrays `discover` returns. @internal */
-export interface ServiceIndex {
-  readonly namespace: string
-  readonly service: string
-  readonly entries: Map<string, Entry>
-  readonly watchers: Set<Watcher>
-  readonly gaugeLabels: ReadonlyArray<MetricLabel.MetricLabel>
-  dirty: boolean
-  all: ReadonlyArray<api.InstanceView>
-  healthy: ReadonlyArray<api.InstanceView>
-  healthyEffect: Effect.Effect<ReadonlyArray<api.InstanceView>>
+  readonly index: ServiceIndex<Entry>
 }
 
 /** @internal */
@@ -50,23 +37,9 @@ export interface CacheCounters {
   readonly expirations: (amount: number) => void
 }
 
-const emptyViews: ReadonlyArray<api.InstanceView> = []
-const emptyEffect = Effect.succeed(emptyViews)
-
-const instancesGauge = Metric.gauge("rampart_registry_instances", {
-  description: "live instances per namespace and service"
-})
-
 /** @internal */
-export interface Cache {
-  /** namespace -> service -> index */
-  readonly services: Map<string, Map<string, ServiceIndex>>
+export interface Cache extends IndexTable<Entry> {
   readonly lookup: (namespace: string, instanceId: string) => Entry | undefined
-  readonly select: (index: ServiceIndex, filter: api.DiscoverFilter | undefined) => ReadonlyArray<api.InstanceView>
-  readonly rebuildIfDirty: (index: ServiceIndex) => void
-  readonly indexOf: (namespace: string, service: string) => ServiceIndex
-  readonly dropIfUnused: (index: ServiceIndex) => void
-  readonly offer: (index: ServiceIndex, watcher: Watcher) => void
   /**
    * Applies one watch response's events (in order). `deregistered` holds the instance keys whose
    * deletion came with a deregistration marker in the same response.
@@ -98,88 +71,13 @@ export const makeCache = (deps: {
   readonly counters: CacheCounters
 }): Cache => {
   const { counters, hub, keys, name, timers } = deps
-  const services = new Map<string, Map<string, ServiceIndex>>()
+  const table = makeIndexTable<Entry>({ labels: deps.labels, trackExpiry: false })
+  const { changed, dropIfUnused, indexOf } = table
   /** namespace -> instance id -> entry */
   const instances = new Map<string, Map<string, Entry>>()
   let count = 0
   /** False while the initial load fills the cache: nothing is announced. */
   let announce = true
-
-  const indexOf = (namespace: string, service: string): ServiceIndex => {
-    let byService = services.get(namespace)
-    if (byService === undefined) {
-      byService = new Map()
-      services.set(namespace, byService)
-    }
-    let index = byService.get(service)
-    if (index === undefined) {
-      index = {
-        namespace,
-        service,
-        entries: new Map(),
-        watchers: new Set(),
-        gaugeLabels: [...deps.labels, MetricLabel.make("namespace", namespace), MetricLabel.make("service", service)],
-        dirty: false,
-        all: emptyViews,
-        healthy: emptyViews,
-        healthyEffect: emptyEffect
-      }
-      byService.set(service, index)
-    }
-    return index
-  }
-
-  const rebuild = (index: ServiceIndex): void => {
-    const all: Array<api.InstanceView> = []
-    const healthy: Array<api.InstanceView> = []
-    for (const entry of index.entries.values()) {
-      const view = entry.view
-      all.push(view)
-      if (view.status !== "critical") healthy.push(view)
-    }
-    index.all = all
-    index.healthy = healthy
-    index.healthyEffect = Effect.succeed(healthy)
-    index.dirty = false
-  }
-
-  const rebuildIfDirty = (index: ServiceIndex): void => {
-    if (index.dirty) rebuild(index)
-  }
-
-  const select = (index: ServiceIndex, filter: api.DiscoverFilter | undefined): ReadonlyArray<api.InstanceView> => {
-    if (index.dirty) rebuild(index)
-    if (filter === undefined) return index.healthy
-    const base = filter.includeUnhealthy === true ? index.all : index.healthy
-    if (filter.tags === undefined && filter.metadata === undefined && filter.zone === undefined) return base
-    const matching: Array<api.InstanceView> = []
-    for (let i = 0; i < base.length; i++) {
-      const view = base[i]!
-      if (matches(view, filter)) matching.push(view)
-    }
-    return matching
-  }
-
-  const offer = (index: ServiceIndex, watcher: Watcher): void => push(watcher, select(index, watcher.filter))
-
-  const dropIfUnused = (index: ServiceIndex): void => {
-    if (index.entries.size > 0 || index.watchers.size > 0) return
-    const byService = services.get(index.namespace)
-    if (byService?.get(index.service) !== index) return
-    byService.delete(index.service)
-    if (byService.size === 0) services.delete(index.namespace)
-  }
-
-  /** Something visible changed: rebuild lazily (eagerly when watched), gauge, push, forget if unused. */
-  const changed = (index: ServiceIndex): void => {
-    index.dirty = true
-    instancesGauge.unsafeUpdate(index.entries.size, index.gaugeLabels)
-    if (index.watchers.size > 0) {
-      rebuild(index)
-      for (const watcher of index.watchers) offer(index, watcher)
-    }
-    dropIfUnused(index)
-  }
 
   const lookup = (namespace: string, instanceId: string): Entry | undefined =>
     instances.get(namespace)?.get(instanceId)
@@ -246,7 +144,7 @@ export const makeCache = (deps: {
     }
   }
 
-  const publishRemoved = (entry: Entry, deregistered: boolean, now: number, touched: Set<ServiceIndex>): void => {
+  const publishRemoved = (entry: Entry, deregistered: boolean, now: number, touched: Set<ServiceIndex<Entry>>): void => {
     removeEntry(entry)
     touched.add(entry.index)
     const view = entry.view
@@ -275,7 +173,7 @@ export const makeCache = (deps: {
     }
   }
 
-  const publishAdded = (entry: Entry, now: number, touched: Set<ServiceIndex>): void => {
+  const publishAdded = (entry: Entry, now: number, touched: Set<ServiceIndex<Entry>>): void => {
     const view = entry.view
     insert(view.namespace, view.id, entry)
     touched.add(entry.index)
@@ -298,7 +196,7 @@ export const makeCache = (deps: {
     instanceId: string,
     kv: IKeyValue,
     now: number,
-    touched: Set<ServiceIndex>
+    touched: Set<ServiceIndex<Entry>>
   ): void => {
     const previous = lookup(namespace, instanceId)
     const next = entryOf(namespace, instanceId, kv, previous)
@@ -339,7 +237,7 @@ export const makeCache = (deps: {
   const applyEvents = (events: ReadonlyArray<WatchEvent>): void => {
     if (events.length === 0) return
     const now = timers.now()
-    const touched = new Set<ServiceIndex>()
+    const touched = new Set<ServiceIndex<Entry>>()
     /** Instance keys deleted by a deregistration, with the revision of the deletion. */
     let markers: Map<string, string> | undefined
     for (let i = 0; i < events.length; i++) {
@@ -369,7 +267,7 @@ export const makeCache = (deps: {
   const replaceAll = (kvs: ReadonlyArray<IKeyValue>, announceChanges: boolean): void => {
     announce = announceChanges
     const now = timers.now()
-    const touched = new Set<ServiceIndex>()
+    const touched = new Set<ServiceIndex<Entry>>()
     const seen = new Set<string>()
     for (const kv of kvs) {
       const key = kv.key.toString("utf8")
@@ -398,13 +296,8 @@ export const makeCache = (deps: {
   }
 
   return {
-    services,
+    ...table,
     lookup,
-    select,
-    rebuildIfDirty,
-    indexOf,
-    dropIfUnused,
-    offer,
     applyEvents,
     replaceAll,
     noteHeartbeat,
