@@ -120,27 +120,6 @@ export const makeLayout = (prefix: string): Layout => {
 
 const valueOf = (text: string, secret: boolean): ConfigValue => secret ? Redacted.make(text) : text
 
-/** @internal The stable entry of a (non-deleted) record whose etcd `mod_revision` is `revision`. */
-export const toEntry = (key: ConfigKey, record: StoredRecord, revision: number): ConfigEntry => {
-  const entry: ConfigEntry = {
-    [TypeId]: TypeId,
-    namespace: key.namespace,
-    group: key.group,
-    key: key.key,
-    path: pathOf(key),
-    value: valueOf(record.value, record.secret),
-    secret: record.secret,
-    version: record.version,
-    revision,
-    updatedAt: record.updatedAt,
-    servedGray: false
-  }
-  const gray = record.gray
-  return gray === undefined
-    ? entry
-    : { ...entry, gray: { selector: gray.selector, value: valueOf(gray.value, gray.secret), version: gray.version } }
-}
-
 /** @internal A kept version as an entry (no gray, its own revision). */
 export const historyEntry = (key: ConfigKey, record: HistoryRecord, revision: number): ConfigEntry => ({
   [TypeId]: TypeId,
@@ -155,6 +134,15 @@ export const historyEntry = (key: ConfigKey, record: HistoryRecord, revision: nu
   updatedAt: record.updatedAt,
   servedGray: false
 })
+
+/** @internal The stable entry of a (non-deleted) record whose etcd `mod_revision` is `revision`. */
+export const toEntry = (key: ConfigKey, record: StoredRecord, revision: number): ConfigEntry => {
+  const entry = historyEntry(key, record, revision)
+  const gray = record.gray
+  return gray === undefined
+    ? entry
+    : { ...entry, gray: { selector: gray.selector, value: valueOf(gray.value, gray.secret), version: gray.version } }
+}
 
 /** @internal The stored text of a value: secrets are unwrapped to be written (etcd holds text). */
 export const storedText: (value: ConfigValue) => string = rawValue
